@@ -39,6 +39,7 @@ class RejectReason(StrEnum):
     SPLIT_OVERLAP = "split-overlap"
     # infrastructure
     WRITE_FAILED = "write-failed"
+    STAGE_ERROR = "stage-error"  # a bug or unexpected state while handling this item
 
 
 class Reject(BaseModel):

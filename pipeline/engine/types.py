@@ -1,0 +1,74 @@
+"""The contract between stages and model backends: requests in, results out, never an exception per item."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.provenance import Provenance
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    text: str
+    images: list[str] = Field(default_factory=list, description="local image paths, sent before the text")
+
+
+class Sampling(BaseModel):
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 384
+    seed: int | None = 0
+
+
+class TemplateRef(BaseModel):
+    name: str
+    version: str
+
+
+class ChatRequest(BaseModel):
+    """One model call. `key` is the caller's id for the item (unique within one submission)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    key: str
+    messages: list[ChatMessage]
+    template: TemplateRef
+    role: Literal["text", "vision"] = "text"
+    output_model: type[BaseModel] | None = None
+    sampling: Sampling = Field(default_factory=Sampling)
+
+
+class ErrorKind(StrEnum):
+    MODEL_ERROR = "model-error"  # transport/server failure after retries
+    UNPARSEABLE = "model-unparseable"  # answer never validated against output_model
+
+
+class ChatResult(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    key: str
+    text: str | None = None  # raw model text (kept for rejects)
+    parsed: Any = None  # an instance of the request's output_model when it validated
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    provenance: Provenance
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Engine(Protocol):
+    """What stages use. Implementations bound concurrency, cache, retry and never raise per item."""
+
+    def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
+        """Yield one result per request, in completion order."""
+        ...
+
+    def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
+        """Blocking helper: all results, in request order."""
+        ...

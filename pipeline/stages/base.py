@@ -1,0 +1,94 @@
+"""What a stage is: it plans work items from one shard's inputs and turns model results into rows.
+
+A stage never calls a model itself. `plan` yields `WorkItem`s (with a `ChatRequest`, or none for
+rule-only items such as pure geometry) or `Reject`s; the runner sends every request through the
+engine at once and hands each result back to `finish`, which returns rows or a `Reject`.
+This split keeps prompt building, parsing and the concurrency/caching machinery apart
+(the same separation curator's prompt/parse and distilabel's format_input/format_output make).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel
+
+from pipeline.engine.types import ChatRequest, ChatResult
+from pipeline.io.parquet import read_rows
+from pipeline.prompts import load_template
+from schemas import Figure, Reject
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class WorkItem:
+    """One unit of work. `request` is None for items that need no model call."""
+
+    key: str
+    request: ChatRequest | None
+    context: Any = None
+
+
+@dataclass
+class ShardInputs:
+    """Lazy access to the upstream tables of one shard (shard i of each table)."""
+
+    out_dir: Path
+    shard: str  # e.g. part-00000.parquet
+    _cache: dict[str, list] = field(default_factory=dict)
+
+    def table(self, table: str, model: type[M]) -> list[M]:
+        if table not in self._cache:
+            path = self.out_dir / table / self.shard
+            self._cache[table] = read_rows(path, model) if path.exists() else []
+        return self._cache[table]
+
+    def by_figure(self, table: str, model: type[M]) -> dict[str, list[M]]:
+        grouped: dict[str, list[M]] = {}
+        for row in self.table(table, model):
+            grouped.setdefault(row.figure_id, []).append(row)
+        return grouped
+
+    @cached_property
+    def figures(self) -> list[Figure]:
+        return self.table("figures", Figure)
+
+
+class Stage(ABC):
+    """Subclasses set the class attributes and implement `plan` and `finish`."""
+
+    name: ClassVar[str]  # stage name used in rejects and state markers, e.g. "summary"
+    output_table: ClassVar[str]  # folder under <out>, e.g. "summaries" or "qa/text_qa"
+    row_model: ClassVar[type[BaseModel]]
+    input_tables: ClassVar[tuple[str, ...]] = ("figures",)  # their shard files feed the input hash
+    templates: ClassVar[tuple[str, ...]] = ()  # prompt template names; versions feed the config hash
+
+    def settings_fingerprint(self) -> dict[str, Any]:
+        """Stage options that change the output (override to add yours)."""
+        return {}
+
+    def config_hash(self, model_ids: dict[str, str]) -> str:
+        """Everything that changes this stage's output except its inputs' content."""
+        payload = {
+            "stage": self.name,
+            "templates": {t: load_template(t).version for t in self.templates},
+            "models": model_ids,
+            "settings": self.settings_fingerprint(),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    @abstractmethod
+    def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
+        ...
+
+    @abstractmethod
+    def finish(self, item: WorkItem, result: ChatResult | None) -> list[BaseModel] | Reject:
+        ...

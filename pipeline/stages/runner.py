@@ -1,0 +1,136 @@
+"""Run one stage over one shard: skip when nothing changed, otherwise plan, call, finish, write.
+
+A shard is done when its marker `_state/<stage>/<shard>.json` records the same input hash (bytes
+of the upstream shard files) and config hash (templates, models, settings) as now. The output and
+rejects are written atomically before the marker, so a crash leaves either the old complete state
+or a shard that is simply redone (its model calls come back from the response cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline.engine.types import ChatResult, Engine
+from pipeline.io.atomic import atomic_write_text
+from pipeline.io.parquet import list_shards, write_rows
+from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from schemas import Reject, RejectReason
+
+
+@dataclass
+class ShardOutcome:
+    stage: str
+    shard: str
+    skipped: bool
+    rows: int
+    rejects: int
+    model_calls: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_hash(stage: Stage, out_dir: Path, shard: str) -> str:
+    h = hashlib.sha256()
+    for table in stage.input_tables:
+        path = out_dir / table / shard
+        h.update(f"{table}:{file_sha256(path) if path.exists() else 'absent'};".encode())
+    return h.hexdigest()
+
+
+def marker_path(stage: Stage, out_dir: Path, shard: str) -> Path:
+    return out_dir / "_state" / stage.name / (Path(shard).stem + ".json")
+
+
+def is_done(stage: Stage, out_dir: Path, shard: str, config_hash: str) -> bool:
+    marker = marker_path(stage, out_dir, shard)
+    if not marker.exists() or not (out_dir / stage.output_table / shard).exists():
+        return False
+    try:
+        state = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return state.get("input_hash") == input_hash(stage, out_dir, shard) and state.get("config_hash") == config_hash
+
+
+def _stage_error(stage: Stage, item: WorkItem, exc: BaseException) -> Reject:
+    return Reject(
+        item=item.key,
+        stage=stage.name,
+        reason=RejectReason.STAGE_ERROR,
+        detail=f"{type(exc).__name__}: {exc}",
+        raw="".join(traceback.format_exception_only(exc)).strip(),
+    )
+
+
+def run_stage_shard(
+    stage: Stage,
+    out_dir: Path,
+    shard: str,
+    engine: Engine,
+    model_ids: dict[str, str],
+    *,
+    force: bool = False,
+    on_result: Callable[[ChatResult], None] | None = None,
+) -> ShardOutcome:
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    config_hash = stage.config_hash(model_ids)
+    if not force and is_done(stage, out_dir, shard, config_hash):
+        state = json.loads(marker_path(stage, out_dir, shard).read_text())
+        return ShardOutcome(stage.name, shard, True, state.get("rows", 0), state.get("rejects", 0))
+
+    inputs = ShardInputs(out_dir, shard)
+    in_hash = input_hash(stage, out_dir, shard)
+    items: list[WorkItem] = []
+    rejects: list[Reject] = []
+    for planned in stage.plan(inputs):
+        (rejects if isinstance(planned, Reject) else items).append(planned)
+    keys = [i.key for i in items]
+    if len(keys) != len(set(keys)):
+        raise ValueError(f"stage {stage.name} planned duplicate work keys in {shard}")
+
+    requests = [i.request for i in items if i.request is not None]
+    results: dict[str, ChatResult] = {}
+    if requests:
+        for result in engine.run(requests):
+            results[result.key] = result
+            if on_result:
+                on_result(result)
+
+    rows = []
+    for item in items:
+        try:
+            out = stage.finish(item, results.get(item.key))
+        except Exception as exc:  # one bad item must not sink the shard
+            out = _stage_error(stage, item, exc)
+        if isinstance(out, Reject):
+            rejects.append(out)
+        else:
+            rows.extend(out)
+
+    write_rows(out_dir / stage.output_table / shard, rows, stage.row_model)
+    write_rows(out_dir / "rejects" / stage.name / shard, rejects, Reject)
+    calls = sum(1 for r in results.values() if not r.provenance.cache_hit and r.provenance.attempts > 0)
+    hits = sum(1 for r in results.values() if r.provenance.cache_hit)
+    outcome = ShardOutcome(stage.name, shard, False, len(rows), len(rejects), calls, hits, time.perf_counter() - start)
+    state = {"input_hash": in_hash, "config_hash": config_hash, **asdict(outcome)}
+    atomic_write_text(marker_path(stage, out_dir, shard), json.dumps(state, indent=2, sort_keys=True))
+    return outcome
+
+
+def figure_shards(out_dir: Path) -> list[str]:
+    return [p.name for p in list_shards(Path(out_dir) / "figures")]
