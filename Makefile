@@ -33,8 +33,9 @@ browser:
 run: $(STAMP)
 	$(BIN)/pmc-instruct build --input data --out $(OUT)
 
+# pytest exit code 5 means "no tests collected": not a failure of the suite itself.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider || test $$? -eq 5
 
 bench: $(STAMP)
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
