@@ -1,0 +1,215 @@
+"""The engine stages use: routes each request to the backend of its role, answers from the cache,
+calls each distinct request once per submission, and wraps every answer in a ChatResult with
+provenance. Never raises per item."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterable
+
+from pipeline.engine.backend import Backend, Job, Outcome
+from pipeline.engine.cache import CachedResponse, ResponseCache
+from pipeline.engine.hashing import request_hash
+from pipeline.engine.images import ImageError
+from pipeline.engine.redact import redact
+from pipeline.engine.schema_tools import parse_output
+from pipeline.engine.stats import EngineStats, StatsCounter
+from pipeline.engine.types import ChatRequest, ChatResult, ErrorKind
+from schemas.provenance import Method, Provenance
+
+log = logging.getLogger(__name__)
+
+
+class ModelEngine:
+    def __init__(
+        self,
+        backends: dict[str, Backend | None],
+        cache: ResponseCache | None = None,
+        no_cache: bool = False,
+        missing_reason: dict[str, str] | None = None,
+    ) -> None:
+        self.backends = backends
+        self.cache = None if no_cache else cache
+        self._missing = missing_reason or {}
+        self._counter = StatsCounter()
+
+    @property
+    def stats(self) -> EngineStats:
+        return self._counter.snapshot()
+
+    # -- results -------------------------------------------------------------------------------
+    def _result(self, req: ChatRequest, backend: Backend | None, rhash: str | None, out: Outcome | None,
+                *, error: str | None = None, kind: ErrorKind | None = None, cache_hit: bool = False,
+                cached: CachedResponse | None = None, parsed=None) -> ChatResult:
+        has_images = any(m.images for m in req.messages)
+        vision = bool(backend is not None and backend.vision and has_images)
+        prov = Provenance(
+            method=Method.VISION_MODEL if vision else Method.TEXT_MODEL,
+            model_id=backend.model_id if backend else None,
+            backend=backend.name if backend else "none",
+            template_name=req.template.name,
+            template_version=req.template.version,
+            request_hash=rhash,
+            cache_hit=cache_hit,
+        )
+        text = None
+        if cached is not None:
+            prov.latency_s, prov.tokens_in, prov.tokens_out = cached.latency_s, cached.tokens_in, cached.tokens_out
+            text = cached.text
+        elif out is not None:
+            prov.latency_s, prov.tokens_in, prov.tokens_out = out.latency_s, out.tokens_in, out.tokens_out
+            prov.attempts = out.attempts
+            text, parsed, error, kind = out.text, out.parsed, out.error, out.error_kind
+        if error is not None:
+            self._counter.add(errors=1)
+            error = redact(error)
+        return ChatResult(key=req.key, text=text, parsed=parsed, error=error, error_kind=kind, provenance=prov)
+
+    def _backend_for(self, req: ChatRequest) -> tuple[Backend | None, str | None]:
+        backend = self.backends.get(req.role)
+        if backend is None:
+            return None, self._missing.get(req.role, f"no backend configured for role {req.role!r}")
+        if any(m.images for m in req.messages) and not backend.vision:
+            return None, (
+                f"request {req.key} carries images but the {req.role} backend ({backend.name}:"
+                f"{backend.model_id}) cannot see images; configure a vision endpoint"
+            )
+        return backend, None
+
+    def _from_cache(self, req: ChatRequest, backend: Backend, rhash: str) -> ChatResult | None:
+        if self.cache is None:
+            return None
+        hit = self.cache.get(rhash)
+        if hit is None:
+            return None
+        parsed = None
+        if req.output_model is not None:
+            parsed, why = parse_output(hit.text, req.output_model)
+            if parsed is None:  # the output model changed shape under the same schema text: call again
+                log.warning("cache entry %s no longer validates (%s); calling the model", rhash[:12], why)
+                return None
+        self._counter.add(cache_hits=1)
+        return self._result(req, backend, rhash, None, cache_hit=True, cached=hit, parsed=parsed)
+
+    # -- the Engine protocol -------------------------------------------------------------------
+    async def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
+        """Yield one result per request, in completion order."""
+        groups: dict[int, tuple[Backend, list[Job]]] = {}
+        followers: dict[str, list[ChatRequest]] = {}
+        for req in requests:
+            self._counter.add(requests=1)
+            backend, missing = self._backend_for(req)
+            if backend is None:
+                yield self._result(req, None, None, None, error=missing, kind=ErrorKind.MODEL_ERROR)
+                continue
+            try:
+                rhash = request_hash(req, backend.model_id, backend.image_variant)
+            except ImageError as exc:
+                yield self._result(req, backend, None, None, error=f"{req.key}: {exc}", kind=ErrorKind(exc.kind))
+                continue
+            hit = self._from_cache(req, backend, rhash)
+            if hit is not None:
+                yield hit
+                continue
+            if rhash in followers:  # same call already queued in this submission: pay once
+                followers[rhash].append(req)
+                self._counter.add(deduplicated=1)
+                continue
+            followers[rhash] = []
+            groups.setdefault(id(backend), (backend, []))[1].append(Job(req, rhash))
+
+        if not groups:
+            return
+        queue: asyncio.Queue[Outcome | BaseException] = asyncio.Queue()
+        remaining = sum(len(jobs) for _, jobs in groups.values())
+
+        async def drain(backend: Backend, jobs: list[Job]) -> None:
+            try:
+                async for outcome in backend.run(jobs, self._counter):
+                    queue.put_nowait(outcome)
+            except BaseException as exc:  # a backend bug must not lose items: report each unanswered job
+                queue.put_nowait(exc)
+
+        by_hash = {job.request_hash: (backend, job) for backend, jobs in groups.values() for job in jobs}
+        tasks = [asyncio.create_task(drain(b, jobs)) for b, jobs in groups.values()]
+        answered: set[str] = set()
+        try:
+            while remaining > 0:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    if not isinstance(item, Exception):
+                        raise item
+                    log.error("backend failed: %s", redact(item))
+                    if all(t.done() for t in tasks):  # nothing else will arrive: fail the rest
+                        for rhash, (backend, job) in by_hash.items():
+                            if rhash not in answered:
+                                answered.add(rhash)
+                                remaining -= 1
+                                for res in self._fan_out(backend, job, None, followers,
+                                                         error=f"backend failure: {item}"):
+                                    yield res
+                    continue
+                if item.job.request_hash in answered:
+                    continue
+                answered.add(item.job.request_hash)
+                remaining -= 1
+                backend, _ = by_hash[item.job.request_hash]
+                for res in self._fan_out(backend, item.job, item, followers):
+                    yield res
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    def _fan_out(self, backend: Backend, job: Job, out: Outcome | None, followers: dict[str, list[ChatRequest]],
+                 error: str | None = None) -> list[ChatResult]:
+        if out is None:
+            out = Outcome(job=job, error=error, error_kind=ErrorKind.MODEL_ERROR)
+        if out.error is None:
+            self._counter.add(tokens_in=out.tokens_in, tokens_out=out.tokens_out)
+            if self.cache is not None and out.text is not None:
+                self.cache.put(CachedResponse(request_hash=job.request_hash, model_id=backend.model_id,
+                                              text=out.text, tokens_in=out.tokens_in,
+                                              tokens_out=out.tokens_out, latency_s=out.latency_s))
+        results = [self._result(job.req, backend, job.request_hash, out)]
+        for twin in followers.get(job.request_hash, []):
+            twin_out = Outcome(job=Job(twin, job.request_hash), text=out.text, parsed=out.parsed, error=out.error,
+                               error_kind=out.error_kind, tokens_in=out.tokens_in, tokens_out=out.tokens_out,
+                               latency_s=out.latency_s, attempts=0)
+            results.append(self._result(twin, backend, job.request_hash, twin_out))
+        return results
+
+    def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
+        """Blocking helper: all results, in request order (works inside or outside a running loop)."""
+        reqs = list(requests)
+
+        async def collect() -> list[ChatResult]:
+            return [r async for r in self.stream(reqs)]
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            results = asyncio.run(collect())
+        else:  # called from async code: run on a private loop in a thread
+            box: list[list[ChatResult]] = []
+            worker = threading.Thread(target=lambda: box.append(asyncio.run(collect())))
+            worker.start()
+            worker.join()
+            results = box[0]
+        by_key: dict[str, list[ChatResult]] = {}
+        for res in results:
+            by_key.setdefault(res.key, []).append(res)
+        ordered = []
+        for req in reqs:
+            ordered.append(by_key[req.key].pop(0))
+        return ordered
+
+    async def aclose(self) -> None:
+        seen = set()
+        for backend in self.backends.values():
+            if backend is not None and id(backend) not in seen:
+                seen.add(id(backend))
+                await backend.aclose()
+        if self.cache is not None:
+            self.cache.close()
