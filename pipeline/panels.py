@@ -210,3 +210,20 @@ def detect_panels(img: Image.Image) -> list[Panel]:
     conf = float(np.clip(conf, 0.05, 0.99))
     return [_panel(panel_label(i), leaf, factor, img.size, conf, PanelSource.DETECTED, "xy-cut")
             for i, leaf in enumerate(ordered)]
+
+
+def boxes_to_panels(boxes: list[tuple[float, float, float, float, float]], size: tuple[int, int],
+                    source: PanelSource, method: str) -> list[Panel]:
+    """Pixel boxes (x0, y0, x1, y1, confidence) from elsewhere, clamped, ordered and labelled."""
+    w, h = size
+    leaves = []
+    for x0, y0, x1, y1, conf in boxes:
+        x0, x1 = sorted((min(max(x0, 0), w), min(max(x1, 0), w)))
+        y0, y1 = sorted((min(max(y0, 0), h), min(max(y1, 0), h)))
+        if x1 - x0 >= 1 and y1 - y0 >= 1:
+            leaf = _Leaf(int(y0), int(x0), int(np.ceil(y1)), int(np.ceil(x1)), 0)
+            leaves.append((leaf, conf))
+    confs = {id(leaf): conf for leaf, conf in leaves}
+    ordered = reading_order([leaf for leaf, _ in leaves])
+    return [_panel(panel_label(i), leaf, 1.0, size, float(np.clip(confs[id(leaf)], 0, 1)), source, method)
+            for i, leaf in enumerate(ordered)]

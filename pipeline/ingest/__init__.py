@@ -1,0 +1,190 @@
+"""Ingest: JATS/PMC XML, M3LLM JSON and LLaVA-Med JSON -> Article, Figure and Reject shards.
+
+Library entry point: `run_ingest(input_dir, out_dir, config) -> IngestResult` (no Prefect here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from pipeline.ingest.config import IngestConfig
+from pipeline.ingest.discover import InputFile, discover
+from pipeline.ingest.errors import IngestError, InputFolderError
+from pipeline.ingest.figures import ParsedFile, reject
+from pipeline.ingest.jats import parse_jats
+from pipeline.ingest.llava_med import parse_llava_med
+from pipeline.ingest.m3llm import parse_m3llm
+from pipeline.ingest.manifest import FileEntry, load_manifest, save_manifest
+from pipeline.ingest.records import detect_format, load_records
+from pipeline.ingest.shards import Unit, drop_sources, pack, write_shard
+from pipeline.io.layout import ensure_layout
+from schemas.reject import RejectReason
+
+__all__ = ["IngestConfig", "IngestResult", "InputFolderError", "run_ingest"]
+
+Progress = Callable[[int, int, str], None]  # (files done, files to do, current file)
+
+
+class IngestResult(BaseModel):
+    """What one run did (counts cover the files ingested in this run, not skipped ones)."""
+
+    files_seen: int = 0
+    files_skipped: int = Field(0, description="unchanged since the last run")
+    files_new: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
+    articles: int = 0
+    figures: int = 0
+    figures_with_image: int = 0
+    panels: int = 0
+    rejects: int = 0
+    rejects_by_reason: dict[str, int] = Field(default_factory=dict)
+    new_shards: list[str] = Field(default_factory=list, description="figures shards created by this run")
+    rewritten_shards: list[str] = Field(default_factory=list, description="existing figures shards rewritten")
+
+
+def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: IngestConfig) -> ParsedFile:
+    suffix = f.path.suffix.lower()
+    if suffix in (".xml", ".nxml"):
+        return parse_jats(f.path, f.rel, input_root, sha, config)
+    records, rejects = load_records(f.path, f.rel)
+    out = ParsedFile(rejects=rejects)
+    fmt = config.format if config.format != "auto" else detect_format(r for _, r in records)
+    if fmt is None:
+        if not records:
+            return out
+        raise IngestError(RejectReason.INPUT_INVALID,
+                          f"{f.rel}: records match neither the M3LLM nor the LLaVA-Med keys (see README); use --format")
+    parser = parse_llava_med if fmt == "llava-med" else parse_m3llm
+    return parser(records, f.path, f.rel, input_root, sha, config, out)
+
+
+def _read(f: InputFile, config: IngestConfig) -> bytes:
+    if f.escapes:
+        raise IngestError(RejectReason.PATH_OUTSIDE_INPUT, f"{f.rel}: symlink to a file outside the input folder")
+    try:
+        size = f.path.stat().st_size
+        if size > config.max_file_bytes:
+            raise IngestError(RejectReason.INPUT_UNREADABLE, f"{f.rel}: {size} bytes exceeds the limit of {config.max_file_bytes}")
+        return f.path.read_bytes()
+    except OSError as exc:
+        raise IngestError(RejectReason.INPUT_UNREADABLE, f"{f.rel}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _units(f: InputFile, parsed: ParsedFile) -> list[Unit]:
+    """One unit per article (with its figures and rejects); file-level rejects ride on the first."""
+    units = {a.article_id: Unit(source=f.rel, articles=[a]) for a in parsed.articles}
+    for fig in parsed.figures:
+        units[fig.article_id].figures.append(fig)
+    ordered = list(units.values()) or [Unit(source=f.rel)]
+    for r in parsed.rejects:
+        (units.get(r.article_id) or ordered[0]).rejects.append(r)
+    return ordered
+
+
+def _drop_duplicates(parsed: ParsedFile, taken: set[str], rel: str) -> None:
+    """Figure ids must be unique across the whole output; a later file's duplicate is rejected."""
+    keep = []
+    for fig in parsed.figures:
+        if fig.figure_id in taken:
+            parsed.rejects.append(reject(rel, RejectReason.DUPLICATE_ID,
+                                         f"{fig.figure_id}: already produced by another input file; dropped",
+                                         article_id=fig.article_id, figure_id=fig.figure_id))
+            continue
+        taken.add(fig.figure_id)
+        keep.append(fig)
+    dropped = {f.figure_id for f in parsed.figures} - {f.figure_id for f in keep}
+    parsed.figures = keep
+    for art in parsed.articles:
+        art.figure_ids = [i for i in art.figure_ids if i not in dropped]
+
+
+def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = None,
+               progress: Progress | None = None) -> IngestResult:
+    """Ingest every new or changed document under `input_dir` into shards under `out_dir`.
+
+    Raises InputFolderError when the input folder is absent or holds no documents, and
+    LayoutMismatch when `out_dir` belongs to another schema version. Everything else that goes
+    wrong with one file, figure or image becomes a Reject row and the run carries on.
+    """
+    config = config or IngestConfig()
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    files = discover(input_dir, config.format, exclude=out_dir)
+    ensure_layout(out_dir)
+    manifest = load_manifest(out_dir)
+    result = IngestResult(files_seen=len(files))
+    present = {f.rel for f in files}
+    removed = [rel for rel in manifest.files if rel not in present]
+
+    todo: list[tuple[InputFile, bytes | None, str, IngestError | None]] = []
+    for f in files:
+        try:
+            data, err = _read(f, config), None
+            sha = hashlib.sha256(data).hexdigest()
+        except IngestError as exc:
+            data, err, sha = None, exc, f"unreadable:{exc.reason}"
+        old = manifest.files.get(f.rel)
+        if old is not None and old.sha256 == sha:
+            result.files_skipped += 1
+            continue
+        todo.append((f, data, sha, err))
+    if config.limit is not None:
+        todo = todo[: config.limit]
+    changed = [f.rel for f, *_ in todo if f.rel in manifest.files]
+    result.files_changed, result.files_new, result.files_removed = len(changed), len(todo) - len(changed), len(removed)
+
+    # Drop the old rows of changed and removed files by rewriting only the shards that held them.
+    stale = set(changed) | set(removed)
+    stale_articles = {a for rel in stale for a in manifest.files[rel].article_ids}
+    for index in sorted({i for rel in stale for i in manifest.files[rel].shards}):
+        result.rewritten_shards.append(str(drop_sources(out_dir, index, stale, stale_articles)))
+    for rel in stale:
+        del manifest.files[rel]
+    if stale:
+        save_manifest(out_dir, manifest)
+
+    taken = {fid for entry in manifest.files.values() for fid in entry.figure_ids}
+    units: list[Unit] = []
+    entries: dict[str, FileEntry] = {}
+    reasons: Counter[str] = Counter()
+    for n, (f, data, sha, err) in enumerate(todo):
+        if progress:
+            progress(n, len(todo), f.rel)
+        if err is not None:
+            parsed = ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
+        else:
+            try:
+                parsed = _parse_file(f, data, sha, input_dir, config)
+            except IngestError as exc:
+                parsed = ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
+            except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
+                parsed = ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID, f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
+        _drop_duplicates(parsed, taken, f.rel)
+        units += _units(f, parsed)
+        entries[f.rel] = FileEntry(sha256=sha, article_ids=[a.article_id for a in parsed.articles],
+                                   figure_ids=[g.figure_id for g in parsed.figures])
+        result.articles += len(parsed.articles)
+        result.figures += len(parsed.figures)
+        result.figures_with_image += sum(g.has_image for g in parsed.figures)
+        result.panels += sum(len(g.panels) for g in parsed.figures)
+        reasons.update(str(r.reason) for r in parsed.rejects)
+    if progress:
+        progress(len(todo), len(todo), "")
+
+    for shard_units in pack(units, config.shard_size):
+        index = manifest.next_shard
+        result.new_shards.append(str(write_shard(out_dir, index, shard_units)))
+        manifest.next_shard = index + 1
+        for rel in dict.fromkeys(u.source for u in shard_units):
+            entry = manifest.files.setdefault(rel, entries[rel])
+            if index not in entry.shards:
+                entry.shards.append(index)
+        save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
+    result.rejects = sum(reasons.values())
+    result.rejects_by_reason = dict(sorted(reasons.items()))
+    return result

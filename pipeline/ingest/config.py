@@ -1,0 +1,24 @@
+"""Ingest settings (one pydantic model, so the CLI, the Prefect flow and tests share the defaults)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pipeline.ingest.images import DEFAULT_MAX_PIXELS
+
+InputFormat = Literal["auto", "jats", "m3llm", "llava-med"]
+
+
+class IngestConfig(BaseModel):
+    format: InputFormat = Field("auto", description="input format; auto detects by extension and JSON keys")
+    shard_size: int = Field(1000, ge=1, description="figures per Parquet shard (a file's rows are never split)")
+    panel_threshold: float = Field(0.7, ge=0.0, le=1.0, description="min sub-figure probability kept from a confidence CSV")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="images with more pixels are rejected before decoding")
+    max_caption_chars: int = Field(20_000, ge=1, description="longer captions are rejected (caption-too-long)")
+    max_file_bytes: int = Field(256 * 1024 * 1024, ge=1, description="larger input documents are rejected unread")
+    limit: int | None = Field(None, ge=1, description="process at most this many new or changed input files")
+    detect_panels: bool = Field(True, description="run compound-figure separation on images without supplied boxes")
+    subfigure_csv: Path | None = Field(None, description="sub-figure confidence CSV; default: auto-discovered next to each JSON")

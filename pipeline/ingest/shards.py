@@ -1,0 +1,70 @@
+"""Writing ingest shards: figures, articles and ingest rejects share one part index, so shard i
+of every later stage can be derived from figures shard i alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.io.parquet import read_rows, shard_name, write_rows
+from schemas.figure import Article, Figure
+from schemas.reject import Reject
+
+
+@dataclass
+class Unit:
+    """Rows that must stay together in one shard: one article with its figures (or file-level rejects)."""
+
+    source: str
+    articles: list[Article] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def shard_paths(out: Path, index: int) -> dict[str, Path]:
+    name = shard_name(index)
+    return {
+        "figures": out / "figures" / name,
+        "articles": out / "articles" / name,
+        "rejects": out / "rejects" / "ingest" / name,
+    }
+
+
+def write_shard(out: Path, index: int, units: list[Unit]) -> Path:
+    paths = shard_paths(out, index)
+    write_rows(paths["articles"], [a for u in units for a in u.articles], Article)
+    write_rows(paths["rejects"], [r for u in units for r in u.rejects], Reject)
+    write_rows(paths["figures"], [f for u in units for f in u.figures], Figure)  # last: readers key on figures
+    return paths["figures"]
+
+
+def _belongs(reject: Reject, sources: set[str], article_ids: set[str]) -> bool:
+    item = reject.item
+    return (item in sources or any(item.startswith(s + ":") or item.startswith(s + "[") for s in sources)
+            or (reject.article_id is not None and reject.article_id in article_ids))
+
+
+def drop_sources(out: Path, index: int, sources: set[str], article_ids: set[str]) -> Path:
+    """Rewrite shard `index` without the rows that came from `sources` (changed or removed files)."""
+    paths = shard_paths(out, index)
+    figures = [f for f in read_rows(paths["figures"], Figure) if f.source_path not in sources] if paths["figures"].exists() else []
+    articles = [a for a in read_rows(paths["articles"], Article) if a.source_path not in sources] if paths["articles"].exists() else []
+    rejects = [r for r in read_rows(paths["rejects"], Reject) if not _belongs(r, sources, article_ids)] if paths["rejects"].exists() else []
+    return write_shard(out, index, [Unit(source="", articles=articles, figures=figures, rejects=rejects)])
+
+
+def pack(units: list[Unit], shard_size: int) -> list[list[Unit]]:
+    """Group units into shards of about `shard_size` figures; a unit is never split."""
+    shards: list[list[Unit]] = []
+    current: list[Unit] = []
+    count = 0
+    for unit in units:
+        n = len(unit.figures)
+        if current and count and count + n > shard_size:
+            shards.append(current)
+            current, count = [], 0
+        current.append(unit)
+        count += n
+    if current:
+        shards.append(current)
+    return shards
