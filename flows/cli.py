@@ -25,6 +25,8 @@ app = typer.Typer(
 # One module per command (or command group); order is the order shown in --help.
 COMMAND_MODULES = [
     "ingest",
+    "build",
+    "report",
 ]
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,47 @@
+"""The rendered report in a real browser: loads offline, every image decodes, every section is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.report import write_report
+from .browser import open_report
+from .dataset import HOSTILE, build_dataset
+
+SECTIONS = ["counts", "tasks", "rejects", "leakage", "mcq-letters", "lengths", "modalities", "gallery"]
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory) -> Path:
+    out = build_dataset(tmp_path_factory.mktemp("report-full") / "out")
+    return write_report(out, max_examples_per_task=6)
+
+
+def test_full_report_in_browser(full_report: Path, tmp_path: Path):
+    shot = tmp_path / "report-full.png"
+    page = open_report(full_report, shot)
+    assert page.console_errors == []
+    assert page.page_errors == []
+    assert page.requests == [], "the report must be self-contained and fetch nothing"
+    assert page.section_ids == SECTIONS
+    assert {f"gallery-{t}" for t in ("text_qa", "bbox_qa", "mcq_selection")} <= page.ids
+    broken = [i for i in page.images if not i["complete"] or i["naturalWidth"] <= 0]
+    assert page.images and broken == []
+    # 5 charts (rejects, leakage, letters, lengths, modalities) + 7 final rows (one text_qa row was
+    # dropped by the dedup gate), one of which also shows its panel crop
+    assert len(page.images) == 5 + 7 + 1
+    # hostile text is shown literally: no injected script element, the markup visible as text
+    assert page.script_count == 0
+    assert HOSTILE in page.body_text
+    assert shot.stat().st_size > 10_000
+
+
+def test_partial_report_in_browser(tmp_path: Path):
+    out = build_dataset(tmp_path / "out", stages=1)
+    page = open_report(write_report(out), tmp_path / "report-stage1.png")
+    assert page.console_errors == [] and page.page_errors == [] and page.requests == []
+    assert page.section_ids == SECTIONS
+    assert all(i["naturalWidth"] > 0 for i in page.images)
+    assert "not built yet" in page.body_text
