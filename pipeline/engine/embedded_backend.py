@@ -1,0 +1,171 @@
+"""Backend running a small local model in-process: requests grouped by sampling and output schema,
+sorted by prompt length, batched under a token budget with left padding, and decoded under an
+xgrammar JSON-schema grammar so structured answers always parse. generate() runs in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pipeline.engine.backend import Job, Outcome
+from pipeline.engine.embedded_model import LoadedModel, load_model
+from pipeline.engine.schema_tools import bounded_schema, parse_output
+from pipeline.engine.settings import DEFAULT_EMBEDDED_MODEL, ModelRole
+from pipeline.engine.stats import StatsCounter
+from pipeline.engine.types import ChatRequest, ErrorKind
+
+_MAX_ITEMS = 3
+
+
+def _string_slots(node: Any, root: dict[str, Any], mult: int = 1) -> int:
+    """How many strings a bounded answer can hold (arrays count maxItems times; $refs followed)."""
+    if not isinstance(node, dict):
+        return 0
+    if "$ref" in node:
+        return _string_slots(root.get("$defs", {}).get(node["$ref"].split("/")[-1], {}), root, mult)
+    if node.get("type") == "string":
+        return mult
+    if node.get("type") == "array":
+        return _string_slots(node.get("items", {}), root, mult * node.get("maxItems", _MAX_ITEMS))
+    options = node.get("anyOf", [])
+    return sum(_string_slots(v, root, mult) for v in node.get("properties", {}).values()) + max(
+        [_string_slots(o, root, mult) for o in options] or [0])
+
+
+class EmbeddedBackend:
+    name = "embedded"
+    vision = False
+    image_variant = ""
+
+    def __init__(self, role: ModelRole) -> None:
+        from pipeline.engine.embedded_model import MODELS
+
+        self.role = role
+        self.key = role.model or DEFAULT_EMBEDDED_MODEL
+        if self.key not in MODELS:
+            raise ValueError(f"unknown embedded model {self.key!r}; choose one of {sorted(MODELS)}")
+        self.model_id = MODELS[self.key][0]
+        self._grammars: dict[str, Any] = {}
+        self._compiler: Any = None
+        self._glock = threading.Lock()
+
+    # -- grammar -----------------------------------------------------------------------------
+    def _schema_text(self, req: ChatRequest, max_new: int) -> str:
+        if req.output_model is None:
+            return ""
+        schema = bounded_schema(req.output_model, max_string=10_000, max_items=_MAX_ITEMS)
+        slots = max(1, _string_slots(schema, schema))
+        # Keep the whole answer inside max_new tokens: ~2 characters a token for free text, after
+        # reserving tokens for keys and JSON syntax.
+        per_string = max(8, int((max_new - 20) * 1.8 / slots))
+        return json.dumps(bounded_schema(req.output_model, max_string=per_string, max_items=_MAX_ITEMS),
+                          sort_keys=True)
+
+    def _grammar(self, lm: LoadedModel, schema_text: str):
+        import xgrammar as xgr
+
+        with self._glock:
+            if self._compiler is None:
+                info = xgr.TokenizerInfo.from_huggingface(lm.tokenizer, vocab_size=lm.model.config.vocab_size,
+                                                          stop_token_ids=lm.stop_ids)
+                self._compiler = xgr.GrammarCompiler(info)
+            if schema_text not in self._grammars:
+                self._grammars[schema_text] = self._compiler.compile_json_schema(schema_text, any_whitespace=False)
+            return self._grammars[schema_text]
+
+    # -- batching ------------------------------------------------------------------------------
+    def _plan(self, lm: LoadedModel, jobs: list[Job]) -> list[tuple[list[Job], list[str], str, int]]:
+        groups: dict[tuple, list[tuple[int, Job, str]]] = {}
+        for job in jobs:
+            req = job.req
+            s = req.sampling
+            max_new = max(1, min(s.max_tokens, self.role.max_tokens_cap))
+            chat = [{"role": m.role, "content": m.text} for m in req.messages]
+            prompt = lm.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+            n_tokens = len(lm.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            key = (self._schema_text(req, max_new), s.temperature, s.top_p, s.seed, max_new)
+            groups.setdefault(key, []).append((n_tokens, job, prompt))
+        plans = []
+        for (schema_text, _t, _p, _s, max_new), items in groups.items():
+            items.sort(key=lambda it: it[0])
+            batch: list[tuple[int, Job, str]] = []
+            for item in items:
+                longest = max([item[0]] + [b[0] for b in batch])
+                if batch and ((len(batch) + 1) * (longest + max_new) > self.role.token_budget
+                              or len(batch) >= self.role.max_batch):
+                    plans.append(([b[1] for b in batch], [b[2] for b in batch], schema_text, max_new))
+                    batch = []
+                batch.append(item)
+            if batch:
+                plans.append(([b[1] for b in batch], [b[2] for b in batch], schema_text, max_new))
+        return plans
+
+    def _generate(self, lm: LoadedModel, jobs: list[Job], prompts: list[str], schema_text: str,
+                  max_new: int) -> list[Outcome]:
+        import torch
+
+        s = jobs[0].req.sampling
+        start = time.perf_counter()
+        processors = []
+        if schema_text:
+            import xgrammar as xgr
+
+            processors = [xgr.contrib.hf.LogitsProcessor(self._grammar(lm, schema_text))]
+        enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": lm.tokenizer.pad_token_id,
+                                  "eos_token_id": lm.stop_ids, "logits_processor": processors}
+        if s.temperature > 0:
+            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with lm.lock, torch.inference_mode():
+            if self.role.threads:
+                torch.set_num_threads(self.role.threads)
+            if s.seed is not None:
+                torch.manual_seed(s.seed)
+            out = lm.model.generate(**enc, **kwargs)
+        new = out[:, enc["input_ids"].shape[1]:]
+        elapsed = time.perf_counter() - start
+        stops = set(lm.stop_ids)
+        outcomes = []
+        for i, job in enumerate(jobs):
+            row = new[i].tolist()
+            n_out = next((j for j, t in enumerate(row) if t in stops), len(row))
+            text = lm.tokenizer.decode(row[:n_out], skip_special_tokens=True)
+            o = Outcome(job=job, text=text, tokens_in=int(enc["attention_mask"][i].sum()), tokens_out=n_out,
+                        latency_s=elapsed, attempts=1)
+            if job.req.output_model is not None:
+                o.parsed, why = parse_output(text, job.req.output_model)
+                if o.parsed is None:
+                    o.error = (f"{job.req.key}: embedded answer did not validate against "
+                               f"{job.req.output_model.__name__}: {why}")
+                    o.error_kind = ErrorKind.UNPARSEABLE
+            outcomes.append(o)
+        return outcomes
+
+    # -- the backend protocol ------------------------------------------------------------------
+    async def run(self, jobs: list[Job], stats: StatsCounter) -> AsyncIterator[Outcome]:
+        try:
+            lm = await asyncio.to_thread(load_model, self.key)
+            plans = await asyncio.to_thread(self._plan, lm, jobs)
+        except Exception as exc:  # the model cannot load: every job becomes an error result
+            for job in jobs:
+                yield Outcome(job=job, error=f"{job.req.key}: embedded model {self.key} unavailable: {exc}",
+                              error_kind=ErrorKind.MODEL_ERROR)
+            return
+        for batch, prompts, schema_text, max_new in plans:
+            try:
+                outcomes = await asyncio.to_thread(self._generate, lm, batch, prompts, schema_text, max_new)
+            except Exception as exc:
+                outcomes = [Outcome(job=j, error=f"{j.req.key}: embedded generation failed: {exc!r}",
+                                    error_kind=ErrorKind.MODEL_ERROR, attempts=1) for j in batch]
+            stats.add(batches=1, model_calls=len(batch))
+            for outcome in outcomes:
+                yield outcome
+
+    async def aclose(self) -> None:
+        return None
