@@ -20,7 +20,13 @@ from pydantic import BaseModel, Field
 
 from pipeline.engine.types import ChatMessage, ChatRequest, Sampling, TemplateRef
 
-PROMPTS_DIR = Path(os.environ.get("PMC_INSTRUCT_PROMPTS_DIR", Path(__file__).resolve().parents[1] / "prompts"))
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+
+def default_prompts_dir() -> Path:
+    """The template folder: PMC_INSTRUCT_PROMPTS_DIR when set (read at call time), else prompts/."""
+    return Path(os.environ.get("PMC_INSTRUCT_PROMPTS_DIR") or DEFAULT_PROMPTS_DIR)
+
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
@@ -89,11 +95,18 @@ def _check_variables(tpl: PromptTemplate, path: Path) -> None:
     tpl.output_class()  # fail at load time if the output model does not import
 
 
-@cache
 def load_template(name: str, prompts_dir: Path | None = None) -> PromptTemplate:
-    path = Path(prompts_dir or PROMPTS_DIR) / f"{name}.yaml"
+    path = (Path(prompts_dir) if prompts_dir else default_prompts_dir()) / f"{name}.yaml"
     if not path.is_file():
         raise TemplateError(f"no prompt template {name!r} at {path}")
+    st = path.stat()
+    # Keyed on the file's identity and stamp so an edited template (new version) is re-read.
+    return _load(name, str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@cache
+def _load(name: str, file: str, _mtime_ns: int, _size: int) -> PromptTemplate:
+    path = Path(file)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     tpl = PromptTemplate.model_validate(data)
     if tpl.name != name:

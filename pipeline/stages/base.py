@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from pipeline.engine.types import ChatRequest, ChatResult
 from pipeline.io.parquet import read_rows
-from pipeline.prompts import load_template
+from pipeline.prompts import PromptTemplate, load_template
 from schemas import Figure, Reject
 
 M = TypeVar("M", bound=BaseModel)
@@ -39,10 +39,15 @@ class WorkItem:
 
 @dataclass
 class ShardInputs:
-    """Lazy access to the upstream tables of one shard (shard i of each table)."""
+    """Lazy access to the upstream tables of one shard (shard i of each table).
+
+    `only`, when set, restricts `figures` to those ids (a build's --limit); rows of other tables
+    are keyed by figure id and follow from the figures a stage walks over.
+    """
 
     out_dir: Path
     shard: str  # e.g. part-00000.parquet
+    only: frozenset[str] | None = None
     _cache: dict[str, list] = field(default_factory=dict)
 
     def table(self, table: str, model: type[M]) -> list[M]:
@@ -59,7 +64,10 @@ class ShardInputs:
 
     @cached_property
     def figures(self) -> list[Figure]:
-        return self.table("figures", Figure)
+        figures = self.table("figures", Figure)
+        if self.only is None:
+            return figures
+        return [f for f in figures if f.figure_id in self.only]
 
 
 class Stage(ABC):
@@ -70,6 +78,11 @@ class Stage(ABC):
     row_model: ClassVar[type[BaseModel]]
     input_tables: ClassVar[tuple[str, ...]] = ("figures",)  # their shard files feed the input hash
     templates: ClassVar[tuple[str, ...]] = ()  # prompt template names; versions feed the config hash
+    roles: tuple[str, ...] = ("text",)  # engine roles whose model ids feed the config hash
+    prompts_dir: Path | None = None  # template folder override (None: pipeline.prompts default)
+
+    def template(self, name: str) -> PromptTemplate:
+        return load_template(name, self.prompts_dir)
 
     def settings_fingerprint(self) -> dict[str, Any]:
         """Stage options that change the output (override to add yours)."""
@@ -79,7 +92,7 @@ class Stage(ABC):
         """Everything that changes this stage's output except its inputs' content."""
         payload = {
             "stage": self.name,
-            "templates": {t: load_template(t).version for t in self.templates},
+            "templates": {t: self.template(t).version for t in self.templates},
             "models": model_ids,
             "settings": self.settings_fingerprint(),
         }

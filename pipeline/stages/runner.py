@@ -43,11 +43,14 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def input_hash(stage: Stage, out_dir: Path, shard: str) -> str:
+def input_hash(stage: Stage, out_dir: Path, shard: str, only: frozenset[str] | None = None) -> str:
+    """Bytes of the upstream shard files, plus the selected figure ids when a selection applies."""
     h = hashlib.sha256()
     for table in stage.input_tables:
         path = out_dir / table / shard
         h.update(f"{table}:{file_sha256(path) if path.exists() else 'absent'};".encode())
+    if only is not None:
+        h.update(b"only:" + "\n".join(sorted(only)).encode())
     return h.hexdigest()
 
 
@@ -55,7 +58,9 @@ def marker_path(stage: Stage, out_dir: Path, shard: str) -> Path:
     return out_dir / "_state" / stage.name / (Path(shard).stem + ".json")
 
 
-def is_done(stage: Stage, out_dir: Path, shard: str, config_hash: str) -> bool:
+def is_done(
+    stage: Stage, out_dir: Path, shard: str, config_hash: str, only: frozenset[str] | None = None
+) -> bool:
     marker = marker_path(stage, out_dir, shard)
     if not marker.exists() or not (out_dir / stage.output_table / shard).exists():
         return False
@@ -63,7 +68,7 @@ def is_done(stage: Stage, out_dir: Path, shard: str, config_hash: str) -> bool:
         state = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return state.get("input_hash") == input_hash(stage, out_dir, shard) and state.get("config_hash") == config_hash
+    return state.get("input_hash") == input_hash(stage, out_dir, shard, only) and state.get("config_hash") == config_hash
 
 
 def _stage_error(stage: Stage, item: WorkItem, exc: BaseException) -> Reject:
@@ -85,16 +90,19 @@ def run_stage_shard(
     *,
     force: bool = False,
     on_result: Callable[[ChatResult], None] | None = None,
+    only: frozenset[str] | None = None,
 ) -> ShardOutcome:
+    """`only`: figure ids this shard may process (None: all); pass the ids that fall in this shard
+    so the input hash changes only when this shard's selection does."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
     config_hash = stage.config_hash(model_ids)
-    if not force and is_done(stage, out_dir, shard, config_hash):
+    if not force and is_done(stage, out_dir, shard, config_hash, only):
         state = json.loads(marker_path(stage, out_dir, shard).read_text())
         return ShardOutcome(stage.name, shard, True, state.get("rows", 0), state.get("rejects", 0))
 
-    inputs = ShardInputs(out_dir, shard)
-    in_hash = input_hash(stage, out_dir, shard)
+    inputs = ShardInputs(out_dir, shard, only)
+    in_hash = input_hash(stage, out_dir, shard, only)
     items: list[WorkItem] = []
     rejects: list[Reject] = []
     for planned in stage.plan(inputs):

@@ -1,0 +1,97 @@
+"""The `build-dataset` Prefect flow: ingest, then each stage mapped over figure shards, then the
+global steps, then a markdown artifact. Thin on purpose: every task calls a pipeline.build function.
+
+Engine: built once per flow run, in the flow process (the embedded model is loaded once per
+process). Shard tasks run on the default thread runner and share that engine; SharedEngine
+serialises engine calls, since the engine already runs a shard's requests concurrently.
+
+Caching: our per-shard markers (_state/<stage>/<shard>.json: input bytes hash + config hash with
+template versions and model ids) decide what to skip, checked against the files on disk each run.
+A skipped shard ends in a Completed state named "Skipped", so the UI shows it. We do not add a
+Prefect cache_key_fn: Prefect's cache would return a stored result without looking at the disk,
+so it would call a shard done after its output was deleted, and its stored outcome (with the
+first run's model calls) would misreport a rerun; the marker check costs one hash of the inputs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
+
+from pipeline.build import (
+    BuildConfig,
+    BuildContext,
+    GlobalStep,
+    SharedEngine,
+    finish_report,
+    make_context,
+    open_engine,
+    run_ingest_step,
+    run_shard,
+    shard_is_current,
+    stage_plan,
+    stage_report,
+    step_plan,
+)
+from pipeline.build_report import BuildReport, StepReport
+from pipeline.stages.base import Stage
+from pipeline.stages.runner import ShardOutcome
+
+
+@task(name="ingest", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def ingest_task(config: BuildConfig) -> StepReport:
+    return run_ingest_step(config)
+
+
+@task(name="stage-shard", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
+      task_run_name="{stage.name}/{shard}")
+def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str, engine: SharedEngine):
+    # Retrying is safe: outputs and markers are written atomically, answers come back from the cache.
+    if shard_is_current(stage, ctx, shard):
+        outcome = run_shard(stage, ctx, shard, engine)  # reads the marker's counts, no model call
+        return Completed(data=outcome, name="Skipped", message="inputs, templates and models unchanged")
+    outcome = run_shard(stage, ctx, shard, engine)
+    get_run_logger().info(
+        "%s %s: %d rows, %d rejects, %d model calls, %d cache hits, %.1f s", stage.name, shard,
+        outcome.rows, outcome.rejects, outcome.model_calls, outcome.cache_hits, outcome.seconds)
+    return outcome
+
+
+@task(name="global-step", retries=1, cache_policy=NO_CACHE, task_run_name="{step.name}")
+def global_step_task(step: GlobalStep, ctx: BuildContext, engine: SharedEngine) -> StepReport:
+    return step.run(ctx, engine)
+
+
+@task(name="stage-report", cache_policy=NO_CACHE, task_run_name="report/{stage.name}")
+def stage_report_task(stage: Stage, ctx: BuildContext, outcomes: list[ShardOutcome]) -> StepReport:
+    return stage_report(stage, ctx, outcomes)
+
+
+@flow(name="build-dataset", log_prints=False)
+def build_dataset(config: BuildConfig) -> BuildReport:
+    start = time.perf_counter()
+    log = get_run_logger()
+    engine = open_engine(config)
+    try:
+        steps: list[StepReport] = []
+        if config.wants("ingest"):
+            steps.append(ingest_task(config))
+        ctx = make_context(config, engine)
+        log.info("%d figure shards; limit=%s; perception mode: %s", len(ctx.shards), config.limit,
+                 config.perception_mode)
+        for stage in stage_plan(config):  # stages in dependency order; shards of one stage in parallel
+            futures = stage_shard_task.map(unmapped(stage), ctx.shards, ctx=unmapped(ctx), engine=unmapped(engine))
+            outcomes = [f.result() for f in futures]
+            steps.append(stage_report_task(stage, ctx, outcomes))
+        for step in step_plan(config):
+            steps.append(global_step_task(step, ctx, engine))
+        report = finish_report(ctx, steps, engine, time.perf_counter() - start)
+        create_markdown_artifact(markdown=report.to_markdown(), key="build-report",
+                                 description=f"pmc-instruct build of {config.out_dir}")
+        return report
+    finally:
+        engine.close()

@@ -1,0 +1,104 @@
+"""What a build did, per stage: rows, rejects (by reason), shards skipped, model calls, cache hits,
+seconds. One pydantic model, rendered to markdown for the Prefect artifact and <out>/build-report.md."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from pipeline.io.parquet import list_shards
+from pipeline.stages.runner import ShardOutcome
+
+REPORT_MD = "build-report.md"
+REPORT_JSON = "_state/build-report.json"
+
+
+class StepReport(BaseModel):
+    """One stage (summed over its shards) or one global step."""
+
+    name: str
+    kind: str = Field("stage", description="ingest | stage | step")
+    output: str = Field("", description="folder under <out> holding its Parquet")
+    shards: int = 0
+    skipped_shards: int = 0
+    rows: int = 0
+    rejects: int = 0
+    model_calls: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+    reject_reasons: dict[str, int] = Field(default_factory=dict, description="rejects of this run's output, by reason")
+    reject_examples: list[str] = Field(default_factory=list, description="a few reject details")
+
+    @classmethod
+    def from_shards(cls, name: str, output: str, outcomes: list[ShardOutcome], out_dir: Path) -> StepReport:
+        report = cls(
+            name=name,
+            output=output,
+            shards=len(outcomes),
+            skipped_shards=sum(o.skipped for o in outcomes),
+            rows=sum(o.rows for o in outcomes),
+            rejects=sum(o.rejects for o in outcomes),
+            model_calls=sum(o.model_calls for o in outcomes),
+            cache_hits=sum(o.cache_hits for o in outcomes),
+            seconds=round(sum(o.seconds for o in outcomes), 3),
+        )
+        report.add_reject_breakdown(out_dir, [o.shard for o in outcomes])
+        return report
+
+    def add_reject_breakdown(self, out_dir: Path, shards: list[str] | None = None, examples: int = 3) -> None:
+        folder = Path(out_dir) / "rejects" / self.name
+        paths = [folder / s for s in shards] if shards is not None else list_shards(folder)
+        reasons: Counter[str] = Counter()
+        for path in paths:
+            if not path.exists():
+                continue
+            table = pq.read_table(path, columns=["reason", "detail"])
+            reasons.update(table.column("reason").to_pylist())
+            for detail in table.column("detail").to_pylist():
+                if len(self.reject_examples) < examples:
+                    self.reject_examples.append(detail)
+        self.reject_reasons = dict(reasons.most_common())
+
+
+class BuildReport(BaseModel):
+    out_dir: str
+    steps: list[StepReport] = Field(default_factory=list)
+    model_calls: int = Field(0, description="engine-wide model calls (HTTP calls or local generations)")
+    cache_hits: int = 0
+    seconds: float = 0.0
+    perception_mode: str = ""
+
+    def step(self, name: str) -> StepReport | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"# Build report: `{self.out_dir}`",
+            "",
+            f"Model calls: **{self.model_calls}**, cache hits: **{self.cache_hits}**, "
+            f"wall time: **{self.seconds:.1f} s**, perception mode: **{self.perception_mode or 'n/a'}**.",
+            "",
+            "| step | rows | rejects | shards | skipped | model calls | cache hits | seconds |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for s in self.steps:
+            lines.append(
+                f"| {s.name} | {s.rows} | {s.rejects} | {s.shards} | {s.skipped_shards} | {s.model_calls} "
+                f"| {s.cache_hits} | {s.seconds:.2f} |"
+            )
+        rejected = [s for s in self.steps if s.reject_reasons]
+        if rejected:
+            lines += ["", "## Rejects", ""]
+            for s in rejected:
+                reasons = ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items())
+                lines.append(f"- **{s.name}**: {reasons}")
+                lines += [f"  - {_one_line(d)}" for d in s.reject_examples]
+        return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,83 @@
+"""Pieces shared by the model stages: sampling options, text budgets, result -> reject/provenance."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from pipeline.engine.types import ChatResult, ErrorKind, Sampling
+from pipeline.stages.base import WorkItem
+from schemas import Figure, Method, Provenance, Reject, RejectReason
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+class ModelOptions(BaseModel):
+    """Sampling options every model stage shares; part of each stage's config hash."""
+
+    max_tokens: int = Field(384, ge=16, description="max new tokens per answer")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+
+    def sampling(self) -> Sampling:
+        return Sampling(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at the last sentence end (else word) that fits, marked '...'."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: max(0, limit - 3)]
+    sentences = _SENTENCE_END.split(head)
+    if len(sentences) > 1:
+        kept = " ".join(sentences[:-1])
+        if len(kept) >= limit // 2:
+            return kept + " ..."
+    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    return cut + " ..."
+
+
+def budget(texts: Sequence[str], total: int, each: int) -> list[str]:
+    """Clip each text to `each` characters and keep texts in order until `total` is spent.
+    The first text is always kept (clipped to the total) so a figure's main citation survives."""
+    out: list[str] = []
+    left = total
+    for text in texts:
+        if left <= 40:
+            break
+        clipped = clip(text, min(each, left))
+        if clipped:
+            out.append(clipped)
+            left -= len(clipped)
+    return out
+
+
+def figure_reject(stage: str, figure: Figure, item: str, reason: RejectReason, detail: str, raw: str | None = None) -> Reject:
+    return Reject(
+        item=item,
+        stage=stage,
+        reason=reason,
+        detail=detail,
+        article_id=figure.article_id,
+        figure_id=figure.figure_id,
+        raw=raw,
+    )
+
+
+def result_reject(stage: str, item: WorkItem, figure: Figure, result: ChatResult | None) -> Reject | None:
+    """A Reject when the model gave no valid answer (raw text kept), else None."""
+    if result is None:
+        return figure_reject(stage, figure, item.key, RejectReason.STAGE_ERROR, f"{item.key}: the engine returned no result")
+    if result.ok and result.parsed is not None:
+        return None
+    reason = RejectReason.MODEL_UNPARSEABLE if result.error_kind == ErrorKind.UNPARSEABLE else RejectReason.MODEL_ERROR
+    what = "answer never validated" if reason is RejectReason.MODEL_UNPARSEABLE else "model call failed"
+    return figure_reject(stage, figure, item.key, reason, f"{item.key}: {what}: {result.error or 'no parsed output'}", result.text)
+
+
+def provenance(result: ChatResult, method: Method) -> Provenance:
+    """The engine's provenance with the method this stage actually used stated explicitly."""
+    return result.provenance.model_copy(update={"method": method})

@@ -1,0 +1,132 @@
+"""Stage 3, visual perception: a description per panel (from its crop) and per whole figure.
+
+Two honest modes, with separate templates and provenance methods:
+- "vision": the pixels go to a vision-language model (role="vision") -> Method.VISION_MODEL.
+- "facts": no vision model exists (embedded mode); we measure ImageFacts from the pixels and a
+  text model writes from those numbers plus the caption -> Method.MEASURED_FACTS.
+Measured facts are stored on every row in both modes.
+
+A figure without an image gets no perception rows and one Reject(MISSING_INPUT) saying so.
+A single-panel figure (one whole-image panel) gets only the figure row: its panel row would be
+the same image and the same prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, Field
+
+from pipeline.engine.types import ChatResult
+from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from pipeline.stages.common import ModelOptions, clip, figure_reject, provenance, result_reject
+from pipeline.vision.crops import CropError, crop, save_content_addressed
+from pipeline.vision.facts import fact_lines, measure
+from schemas import Figure, ImageFacts, Method, PanelSource, PerceptionRow, PerceptionScope, Reject, RejectReason
+
+PerceptionMode = Literal["vision", "facts"]
+TEMPLATES: dict[str, str] = {"vision": "perception_vision", "facts": "perception_facts"}
+
+
+class PerceptionOptions(ModelOptions):
+    caption_chars: int = Field(600, ge=50, description="caption budget per image prompt")
+
+
+@dataclass
+class _Target:
+    figure: Figure
+    scope: PerceptionScope
+    panel_label: str | None
+    image_path: str
+    facts: ImageFacts
+
+
+class PerceptionStage(Stage):
+    name = "perception"
+    output_table = "perception"
+    row_model = PerceptionRow
+    input_tables = ("figures",)
+    templates = tuple(TEMPLATES.values())
+
+    def __init__(self, mode: PerceptionMode, options: PerceptionOptions | None = None, prompts_dir=None) -> None:
+        if mode not in TEMPLATES:
+            raise ValueError(f"perception mode must be one of {sorted(TEMPLATES)}, not {mode!r}")
+        self.mode = mode
+        self.templates = (TEMPLATES[mode],)
+        self.roles = ("vision",) if mode == "vision" else ("text",)
+        self.method = Method.VISION_MODEL if mode == "vision" else Method.MEASURED_FACTS
+        self.options = options or PerceptionOptions()
+        self.prompts_dir = prompts_dir
+
+    def settings_fingerprint(self) -> dict[str, Any]:
+        return {"mode": self.mode, **self.options.model_dump()}
+
+    def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
+        crops_dir = Path(inputs.out_dir) / "crops"
+        for fig in inputs.figures:
+            if not fig.has_image or not fig.image_path:
+                yield figure_reject(self.name, fig, fig.figure_id, RejectReason.MISSING_INPUT,
+                                    f"figure {fig.figure_id} has no image: no perception rows")
+                continue
+            try:
+                with Image.open(fig.image_path) as opened:
+                    img = opened.convert("RGB")
+            except FileNotFoundError:
+                yield figure_reject(self.name, fig, fig.figure_id, RejectReason.IMAGE_MISSING,
+                                    f"figure {fig.figure_id}: image {fig.image_path} no longer exists")
+                continue
+            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                yield figure_reject(self.name, fig, fig.figure_id, RejectReason.IMAGE_CORRUPT,
+                                    f"figure {fig.figure_id}: image {fig.image_path} cannot be decoded: {exc}")
+                continue
+            yield from self._plan_figure(fig, img, crops_dir)
+
+    def _plan_figure(self, fig: Figure, img: Image.Image, crops_dir: Path) -> Iterable[WorkItem | Reject]:
+        single = len(fig.panels) == 1 and fig.panels[0].source == PanelSource.WHOLE
+        for panel in [] if single else fig.panels:
+            key = f"{fig.figure_id}#panel-{panel.label}"
+            try:
+                piece = crop(img, panel.box)
+            except CropError as exc:
+                yield figure_reject(self.name, fig, key, RejectReason.INPUT_INVALID, f"{key}: {exc}")
+                continue
+            path = save_content_addressed(piece, crops_dir)
+            target = _Target(fig, PerceptionScope.PANEL, panel.label, str(path), measure(piece))
+            yield self._item(key, target, f"panel {panel.label}", fig.sub_caption(panel.label))
+        facts = measure(img, [p.box for p in fig.panels])
+        target = _Target(fig, PerceptionScope.FIGURE, None, str(fig.image_path), facts)
+        yield self._item(f"{fig.figure_id}#figure", target, "the whole figure", None)
+
+    def _item(self, key: str, target: _Target, scope: str, sub_caption: str | None) -> WorkItem:
+        # A panel's own caption part when ingest split one off, else the figure caption.
+        caption = clip(sub_caption or target.figure.caption, self.options.caption_chars)
+        tpl = self.template(TEMPLATES[self.mode])
+        variables: dict[str, Any] = {"scope": scope, "caption": caption}
+        if self.mode == "vision":
+            request = tpl.request(key, images=[target.image_path], role="vision",
+                                  sampling=self.options.sampling(), **variables)
+        else:
+            request = tpl.request(key, sampling=self.options.sampling(), facts=fact_lines(target.facts), **variables)
+        return WorkItem(key, request, target)
+
+    def finish(self, item: WorkItem, result: ChatResult | None) -> list[BaseModel] | Reject:
+        target: _Target = item.context
+        reject = result_reject(self.name, item, target.figure, result)
+        if reject:
+            return reject
+        return [
+            PerceptionRow(
+                **result.parsed.model_dump(),
+                figure_id=target.figure.figure_id,
+                article_id=target.figure.article_id,
+                scope=target.scope,
+                panel_label=target.panel_label,
+                image_path=target.image_path,
+                facts=target.facts,
+                provenance=provenance(result, self.method),
+            )
+        ]

@@ -1,0 +1,66 @@
+"""Stage 1, caption summary: caption + citing paragraphs (+ article title) -> SummaryRow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pipeline.engine.types import ChatResult
+from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from pipeline.stages.common import ModelOptions, budget, clip, figure_reject, provenance, result_reject
+from schemas import Method, Reject, RejectReason, SummaryRow
+
+
+class SummaryOptions(ModelOptions):
+    caption_chars: int = Field(2000, ge=100, description="caption budget in characters")
+    mention_chars: int = Field(1200, ge=0, description="budget for all citing paragraphs together")
+    mention_each_chars: int = Field(500, ge=50, description="budget for one citing paragraph")
+
+
+class SummaryStage(Stage):
+    name = "summary"
+    output_table = "summaries"
+    row_model = SummaryRow
+    input_tables = ("figures",)
+    templates = ("summary",)
+
+    def __init__(self, options: SummaryOptions | None = None, prompts_dir=None) -> None:
+        self.options = options or SummaryOptions()
+        self.prompts_dir = prompts_dir
+
+    def settings_fingerprint(self) -> dict[str, Any]:
+        return self.options.model_dump()
+
+    def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
+        tpl = self.template("summary")
+        opts = self.options
+        for fig in inputs.figures:
+            if not fig.caption.strip():
+                yield figure_reject(self.name, fig, fig.figure_id, RejectReason.MISSING_INPUT,
+                                    f"figure {fig.figure_id} has an empty caption: nothing to summarise")
+                continue
+            request = tpl.request(
+                fig.figure_id,
+                sampling=opts.sampling(),
+                title=fig.article_title or "",
+                caption=clip(fig.caption, opts.caption_chars),
+                mentions=budget(fig.mentions, opts.mention_chars, opts.mention_each_chars),
+            )
+            yield WorkItem(fig.figure_id, request, fig)
+
+    def finish(self, item: WorkItem, result: ChatResult | None) -> list[BaseModel] | Reject:
+        fig = item.context
+        reject = result_reject(self.name, item, fig, result)
+        if reject:
+            return reject
+        out = result.parsed
+        return [
+            SummaryRow(
+                **out.model_dump(),
+                figure_id=fig.figure_id,
+                article_id=fig.article_id,
+                provenance=provenance(result, Method.TEXT_MODEL),
+            )
+        ]
