@@ -94,7 +94,7 @@ def _rejects(data: ReportData) -> dict:
     rejects = data.all_rejects()
     unreadable = [t.note for t in data.rejects.values() if not t.built]
     if not data.rejects:
-        return {"note": "no rejects/ tables yet", "unreadable": []}
+        return {"note": "no rejects/ tables yet", "unreadable": [], "by_reason": []}
     by_reason = metrics.rejects_by_reason(rejects)
     totals = metrics.reason_totals(rejects).most_common()
     samples, seen = [], {}

@@ -1,0 +1,112 @@
+"""Rendering without a browser: escaping, partial builds, unreadable tables, the gallery cap and the
+box drawing on thumbnails."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from pipeline.report import write_report
+from pipeline.report.gallery import select
+from pipeline.report.thumbs import HIGHLIGHT_COLOUR, PANEL_COLOUR, norm_box, thumbnail
+from schemas import Box
+
+from .dataset import HOSTILE, build_dataset
+from .test_report_metrics import qa
+
+
+@pytest.fixture(scope="module")
+def full_out(tmp_path_factory):
+    return build_dataset(tmp_path_factory.mktemp("render") / "out")
+
+
+def test_text_is_escaped(full_out):
+    page = write_report(full_out).read_text()
+    assert HOSTILE not in page
+    assert html.escape(HOSTILE, quote=False) in page.replace("&#34;", '"')
+    assert "<script" not in page
+
+
+def test_page_is_self_contained(full_out):
+    page = write_report(full_out).read_text()
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert srcs and all(s.startswith("data:image/") for s in srcs)
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert hrefs and all(h.startswith("#") for h in hrefs)  # only in-page links
+    assert "<link" not in page and "url(" not in page and "@import" not in page
+
+
+def test_gallery_cap_and_size(full_out):
+    page = write_report(full_out, max_examples_per_task=1).read_text()
+    assert page.count('class="card"') == 3  # one per task
+    page = write_report(full_out, max_examples_per_task=0).read_text()
+    assert page.count('class="card"') == 0
+    assert (full_out / "report.html").stat().st_size < 200_000
+
+
+def test_stage1_build_renders_not_built_notes(tmp_path):
+    page = write_report(build_dataset(tmp_path / "out", stages=1)).read_text()
+    for section in ("counts", "tasks", "rejects", "leakage", "mcq-letters", "lengths", "modalities", "gallery"):
+        assert f'id="{section}"' in page
+    assert "not built yet: no deleaked/&lt;task&gt;/ table (stage 5 has not run)" in page
+    assert "not built yet: no qa/, deleaked/ or final/ task tables" in page
+    assert "not built yet: knowledge/ has no Parquet shards" in page
+    assert 'alt="modality distribution"' in page  # stage 1 is built, so its chart is there
+
+
+def test_empty_folder_and_unreadable_table(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    page = write_report(empty).read_text()
+    assert "not built yet: figures/ has no Parquet shards" in page
+    assert "no layout marker" in page
+    broken = build_dataset(tmp_path / "broken", stages=1)
+    (broken / "summaries" / "part-00000.parquet").write_bytes(b"not parquet at all")
+    page = write_report(broken).read_text()
+    assert "could not read summaries/" in page
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "absent")
+
+
+def test_gallery_prefers_distinct_figures():
+    rows = [qa(qa_id=f"t/{fig}/{n}") for fig, n in [("f1", 0), ("f1", 1), ("f1", 2), ("f2", 0)]]
+    rows = [r.model_copy(update={"figure_id": r.qa_id.split("/")[1]}) for r in rows]
+    assert [r.qa_id for r in select(rows, 2)] == ["t/f1/0", "t/f2/0"]
+    assert [r.qa_id for r in select(rows, 3)] == ["t/f1/0", "t/f1/1", "t/f2/0"]
+    assert select(rows, 0) == []
+
+
+def _decode(uri: str) -> Image.Image:
+    assert uri.startswith("data:image/jpeg;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")
+
+
+def _close(pixel, colour, tol=60) -> bool:
+    return all(abs(a - b) <= tol for a, b in zip(pixel, colour, strict=True))
+
+
+def test_thumbnail_draws_panels_and_highlights(tmp_path):
+    path = tmp_path / "white.png"
+    Image.new("RGB", (1000, 500), "white").save(path)
+    panel = ("A", Box(x0=0.1, y0=0.1, x1=0.4, y1=0.9))
+    hl = ("B", Box(x0=0.6, y0=0.1, x1=0.9, y1=0.9))
+    img = _decode(thumbnail(path, [panel], [hl], max_side=400))
+    assert img.size == (400, 200)
+    # left edges at x = 0.1 * 400 and 0.6 * 400, sampled half way down (below the label tag)
+    assert _close(img.getpixel((41, 120)), PANEL_COLOUR)
+    assert _close(img.getpixel((241, 120)), HIGHLIGHT_COLOUR)
+    assert _close(img.getpixel((120, 120)), (255, 255, 255))  # inside a box: untouched
+
+
+def test_pixel_boxes_are_normalised():
+    assert norm_box(Box(x0=100, y0=50, x1=300, y1=150), 400, 200) == Box(x0=0.25, y0=0.25, x1=0.75, y1=0.75)
+    box = Box(x0=0.1, y0=0.2, x1=0.3, y1=0.4)
+    assert norm_box(box, 400, 200) == box
