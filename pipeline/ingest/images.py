@@ -52,6 +52,8 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise IngestError(RejectReason.IMAGE_TOO_LARGE, f"{name}: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise IngestError(RejectReason.IMAGE_CORRUPT, f"{name}: not a recognisable image ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # header truncated or inconsistent
+        raise IngestError(RejectReason.IMAGE_CORRUPT, f"{name}: unreadable image header ({exc})") from exc
     w, h = im.size
     if w <= 0 or h <= 0:
         raise IngestError(RejectReason.IMAGE_CORRUPT, f"{name}: image declares size {w}x{h}")
