@@ -4,7 +4,7 @@ Accepted inputs:
 - `<out>/export/internvl` (or its `meta.json`): every meta entry names a task, an images `root`
   and an `annotation` JSONL. An entry whose name or annotation stem ends in `eval`, `val` or `test`
   (e.g. `text_qa_eval`, `text_qa.eval.jsonl`) is evaluation data; the rest is training data. When an
-  export has no such entry, a stable hash of the item id holds out `eval_fraction` of the items.
+  export has no such entry, `eval_fraction` of each task is held out, chosen by a hash of the id.
 - a folder of `schemas.QARow` Parquet shards, `<final>/<task>/part-*.parquet`, split from `QARow.split`.
 """
 
@@ -106,9 +106,23 @@ def read_internvl_export(path: Path, eval_fraction: float = 0.2) -> tuple[list[S
             except (json.JSONDecodeError, KeyError, TypeError, DataError) as exc:
                 problems.append(f"{annotation}:{lineno}: {exc}")
     if not explicit_split:
-        for s in samples:
-            s.split = "eval" if _hash_fraction(s.id) < eval_fraction else "train"
+        hold_out(samples, eval_fraction)
     return samples, problems
+
+
+def hold_out(samples: list[Sample], eval_fraction: float) -> None:
+    """Mark a stable `eval_fraction` of each task as eval (at least one item of any task with two
+    or more), choosing items by a hash of their id so the split never depends on file order."""
+    by_task: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_task.setdefault(s.task, []).append(s)
+    for items in by_task.values():
+        ranked = sorted(items, key=lambda s: _hash_fraction(s.id))
+        n_eval = round(eval_fraction * len(ranked))
+        if eval_fraction > 0 and n_eval == 0 and len(ranked) >= 2:
+            n_eval = 1
+        for i, s in enumerate(ranked):
+            s.split = "eval" if i < n_eval else "train"
 
 
 def _sample_from_row(row: QARow) -> Sample:

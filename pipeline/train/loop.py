@@ -44,6 +44,7 @@ class TrainResult:
     seconds_per_step: float = 0.0
     trainable_params: int = 0
     total_params: int = 0
+    model: object | None = field(default=None, repr=False)  # the trained model, when asked for
 
 
 def resolve_base_model(cfg: TrainConfig, tokenizer=None) -> Path:
@@ -112,8 +113,9 @@ def _save_final(cfg: TrainConfig, model, processor, base: Path, state: ckpt_io.T
     return final
 
 
-def train(cfg: TrainConfig, tokenizer=None) -> TrainResult:
-    """Finetune on the training split of `cfg.data`; returns where the final weights are."""
+def train(cfg: TrainConfig, tokenizer=None, keep_model: bool = False) -> TrainResult:
+    """Finetune on the training split of `cfg.data`; returns where the final weights are (and the
+    trained model itself with keep_model=True). `tokenizer` spares --tiny a reload of the GGUF."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     random.seed(cfg.seed)
@@ -211,4 +213,5 @@ def train(cfg: TrainConfig, tokenizer=None) -> TrainResult:
     result.global_step = state.global_step
     result.seconds_per_step = (time.perf_counter() - started) / max(steps_run, 1)
     result.final_dir = _save_final(cfg, model, processor, base, state)
+    result.model = model if keep_model else None
     return result
