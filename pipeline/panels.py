@@ -220,8 +220,8 @@ def boxes_to_panels(boxes: list[tuple[float, float, float, float, float]], size:
     for x0, y0, x1, y1, conf in boxes:
         x0, x1 = sorted((min(max(x0, 0), w), min(max(x1, 0), w)))
         y0, y1 = sorted((min(max(y0, 0), h), min(max(y1, 0), h)))
-        if x1 - x0 >= 1 and y1 - y0 >= 1:
-            leaf = _Leaf(int(y0), int(x0), int(np.ceil(y1)), int(np.ceil(x1)), 0)
+        if round(x1) - round(x0) >= 1 and round(y1) - round(y0) >= 1:
+            leaf = _Leaf(round(y0), round(x0), round(y1), round(x1), 0)
             leaves.append((leaf, conf))
     confs = {id(leaf): conf for leaf, conf in leaves}
     ordered = reading_order([leaf for leaf, _ in leaves])

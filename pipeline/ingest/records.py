@@ -12,9 +12,9 @@ from pipeline.ingest.errors import IngestError
 from pipeline.ingest.figures import reject
 from schemas.reject import Reject, RejectReason
 
-# Keys that only LLaVA-Med style records use; M3LLM records are recognised by an image + caption.
-LLAVA_MED_KEYS = {"pair_id", "fig_caption", "in_text_mention", "fig_label"}
-M3LLM_KEYS = {"inline_context", "inline_contexts", "subfigures", "label_file", "yolo", "image_path", "img_path"}
+# Keys typical of one format only (shared keys such as image, caption, fig_label decide nothing).
+LLAVA_MED_KEYS = {"pair_id", "fig_caption", "in_text_mention", "in_text_mentions"}
+M3LLM_KEYS = {"inline_context", "inline_contexts", "context", "subfigures", "label_file", "yolo", "image_path", "img_path"}
 CONTAINER_KEYS = ("records", "data", "items", "figures", "annotations")
 
 
@@ -61,15 +61,20 @@ def load_records(path: Path, rel: str) -> tuple[list[tuple[str, dict]], list[Rej
 
 
 def detect_format(records: Iterable[dict]) -> str | None:
-    """'llava-med' or 'm3llm' from the keys of the first records; None when neither fits."""
+    """'llava-med' or 'm3llm' from the keys of the first 20 records; None when neither fits.
+
+    The format whose specific keys occur more often wins (ties go to m3llm); records with only
+    shared keys (image + caption) are read as m3llm, whose aliases are a superset for those fields.
+    """
     keys: set[str] = set()
     for i, rec in enumerate(records):
         keys |= set(rec)
         if i >= 20:
             break
-    if keys & LLAVA_MED_KEYS:
-        return "llava-med"
-    if keys & M3LLM_KEYS or ({"image", "caption"} <= keys):
+    llava, m3 = len(keys & LLAVA_MED_KEYS), len(keys & M3LLM_KEYS)
+    if llava or m3:
+        return "llava-med" if llava > m3 else "m3llm"
+    if "image" in keys and keys & {"caption", "fig_label", "pmid"}:
         return "m3llm"
     return None
 
