@@ -40,7 +40,7 @@ def m3llm_folder(tmp_path: Path) -> Path:
     two_panel_image(src / "images" / "PMC111_F2.png")
     two_panel_image(src / "images" / "PMC222_F1.png")
     # YOLO boxes for F1 next to the image; for F2 in labels/ (three boxes, one low-confidence in the CSV)
-    write(src / "images" / "PMC111_F1.txt", "0 0.25 0.5 0.4 0.8\n0 0.75 0.5 0.4 0.8\n")
+    write(src / "images" / "PMC111_F1.txt", "0 0.25 0.5 0.4 0.8 0.85\n0 0.75 0.5 0.4 0.8 0.9\n")
     write(src / "labels" / "PMC111_F2.txt", "0 0.75 0.5 0.4 0.8\n0 0.25 0.5 0.4 0.8\n0 0.5 0.1 0.1 0.1\nnot a box\n")
     write(src / "subfig_confidence.csv", "filename,probability\nPMC111_F2_0.jpg,0.95\nPMC111_F2_1.jpg,0.91\nPMC111_F2_2.jpg,0.20\n")
     records = [
@@ -65,7 +65,7 @@ def test_m3llm_records(m3llm_folder: Path, tmp_path: Path):
     assert [s.label for s in f1.sub_captions] == ["A", "B"] and f1.mentions == ["As shown in Figure 1A, the control was flat."]
     assert [p.source for p in f1.panels] == [PanelSource.SUPPLIED] * 2 and f1.panels[0].method == "yolo"
     assert f1.panels[0].box.model_dump() == {"x0": 20, "y0": 20, "x1": 180, "y1": 180}
-    assert f1.panels[0].confidence == pytest.approx(0.8)
+    assert [p.confidence for p in f1.panels] == [0.85, 0.9]
     f2 = by_id["PMC111/f2"]
     # the 0.20-probability box is filtered by the 0.7 threshold; order is reading order, not file order
     assert [(p.label, p.box.x0, p.confidence) for p in f2.panels] == [("A", 20, 0.91), ("B", 220, 0.95)]
