@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             try:
                 result = run_ingest(input_dir, out, config, progress=progress)
             except (InputFolderError, LayoutMismatch) as exc:
-                console.print(f"[red]error:[/] {exc}")
+                console.print(f"[red]error:[/] {exc}", soft_wrap=True)
                 raise typer.Exit(2) from exc
 
         table = Table(title=f"ingest {input_dir} -> {out}")
