@@ -1,0 +1,63 @@
+"""Base vs finetuned on the tiny model, end to end: export eval split + a benchmark -> comparison JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from rich.console import Console
+
+from pipeline.evaluate import BenchmarkSpec, EvalConfig, evaluate
+from pipeline.evaluate.compare import comparison_table
+from pipeline.train import TrainConfig, train
+from pipeline.train.data import load_samples
+
+pytestmark = pytest.mark.slow
+
+
+def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(data=internvl_export, output_dir=run, model=tiny_model, mode="full", max_steps=6,
+                      batch_size=4, lr=1e-2, progress=False))
+
+    bench = tmp_path / "vqa_rad"
+    bench.mkdir()
+    some_image = next(s for s in load_samples(internvl_export)[0] if s.images).images[0]
+    shutil.copy(some_image, bench / "img1.png")
+    (bench / "vqa.json").write_text(json.dumps([
+        {"image_name": "img1.png", "question": "Is there a red region?", "answer": "yes", "answer_type": "CLOSED"},
+        {"image_name": "img1.png", "question": "What colour is the frame?", "answer": "white",
+         "answer_type": "OPEN"},
+    ]))
+
+    cfg = EvalConfig(output_dir=tmp_path / "eval", data=internvl_export, finetuned=run, max_new_tokens=6,
+                     benchmarks=[BenchmarkSpec(name="vqa_rad", path=bench)], progress=False, eval_fraction=0.25)
+    result = evaluate(cfg)
+
+    saved = json.loads((tmp_path / "eval" / "comparison.json").read_text())
+    assert saved == json.loads(json.dumps(result.comparison))
+    assert saved["models"] == ["base", "finetuned"] and saved["baseline"] == "base"
+    assert saved["model_dirs"] == {"base": str(tiny_model), "finetuned": str(run / "final")}
+    tasks = saved["tasks"]
+    assert set(tasks) == {"text_qa", "bbox_qa", "single_panel_qa", "multi_panel_qa", "mcq_selection",
+                          "compound_qa", "vqa_rad"}
+    assert set(tasks["mcq_selection"]) == {"n", "mcq_accuracy", "parse_rate"}
+    assert set(tasks["bbox_qa"]) == {"n", "relation_accuracy", "parse_rate"}
+    assert {"token_f1", "rouge_l", "embedding_sim"} <= set(tasks["text_qa"])
+    assert "closed_accuracy" in tasks["vqa_rad"]
+    for metrics in tasks.values():
+        for name, row in metrics.items():
+            if name != "n":
+                assert row["delta:finetuned"] == pytest.approx(row["finetuned"] - row["base"])
+                assert -1.0 <= row["base"] <= 1.0
+    n_items = sum(int(m["n"]["base"]) for m in tasks.values())
+    assert n_items == 6 + 2
+    for name in ("base", "finetuned"):
+        lines = result.prediction_paths[name].read_text().splitlines()
+        assert len(lines) == n_items and all(json.loads(x)["reference"] for x in lines)
+
+    console = Console(record=True, width=140)
+    console.print(comparison_table(saved))
+    text = console.export_text()
+    assert "mcq_accuracy" in text and "Δ finetuned" in text
