@@ -67,14 +67,16 @@ def ink_mask(img: Image.Image) -> tuple[np.ndarray, float]:
     factor = max(1, int(np.ceil(max(w, h) / DETECT_MAX_SIDE)))
     small = img.reduce(factor) if factor > 1 else img
     small = small.convert("RGB")
-    arr = np.asarray(small)
-    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    background = tuple(int(v) for v in np.median(border, axis=0))
-    # Per-pixel max channel distance to the background, computed in Pillow's C code (numpy's
-    # max over the channel axis is several times slower and dominated detection time).
-    r, g, b = ImageChops.difference(small, Image.new("RGB", small.size, background)).split()
-    distance = ImageChops.lighter(ImageChops.lighter(r, g), b)
-    mask = np.asarray(distance.point(lambda v: 255 if v > INK_TOLERANCE else 0, mode="1"))
+    sw, sh = small.size
+    border = np.concatenate([np.asarray(small.crop(box)).reshape(-1, 3) for box in
+                             ((0, 0, sw, 1), (0, sh - 1, sw, sh), (0, 0, 1, sh), (sw - 1, 0, sw, sh))])
+    background = np.median(border, axis=0).astype(int)
+    # Per channel, a 256-entry lookup marks values far from the background; OR-ing the three
+    # bands gives "max channel distance > tolerance". All of it runs in Pillow's C code.
+    bands = [band.point([255 if abs(v - int(bg)) > INK_TOLERANCE else 0 for v in range(256)])
+             for band, bg in zip(small.split(), background)]
+    ink = ImageChops.lighter(ImageChops.lighter(bands[0], bands[1]), bands[2])
+    mask = np.asarray(ink) > 0
     return mask, float(factor)
 
 
@@ -131,17 +133,44 @@ def _overlaps(a: _Leaf, b: _Leaf) -> bool:
     return min(a.y1, b.y1) > max(a.y0, b.y0) and min(a.x1, b.x1) > max(a.x0, b.x0)
 
 
-def _merge_fragments(leaves: list[_Leaf], fragments: list[_Leaf], shape: tuple[int, int]) -> tuple[list[_Leaf], int]:
-    """Fold small or thin pieces into the nearest large one; returns (panels, fragments seen).
+def _gaps(boxes: np.ndarray) -> np.ndarray:
+    """Pairwise gap (pixels between box edges, 0 when touching/overlapping) for boxes (n, 4) y0 x0 y1 x1."""
+    y0, x0, y1, x1 = (boxes[:, i][:, None] for i in range(4))
+    dy = np.maximum(0, np.maximum(y0, y0.T) - np.minimum(y1, y1.T))
+    dx = np.maximum(0, np.maximum(x0, x0.T) - np.minimum(x1, x1.T))
+    return np.hypot(dx, dy)
 
-    A fragment whose union with its nearest panel would overlap another panel (a row header or an
-    arrow spanning several panels) is dropped rather than merged, so panels stay disjoint.
+
+def _clusters(pieces: list[_Leaf], near: float) -> list[_Leaf]:
+    """Single-linkage groups of pieces closer than `near`, each returned as its union box."""
+    if not pieces:
+        return []
+    boxes = np.array([[p.y0, p.x0, p.y1, p.x1] for p in pieces], dtype=float)
+    adjacent = _gaps(boxes) <= near
+    group = np.arange(len(pieces))
+    changed = True
+    while changed:  # label propagation: every piece takes the smallest label among its neighbours
+        new = np.where(adjacent, group[None, :], len(pieces)).min(axis=1)
+        changed = bool((new != group).any())
+        group = new
+    out: dict[int, _Leaf] = {}
+    for g, piece in zip(group.tolist(), pieces):
+        out[g] = out[g].union(piece) if g in out else piece
+    return list(out.values())
+
+
+def _merge_fragments(leaves: list[_Leaf], fragments: list[_Leaf], shape: tuple[int, int]) -> tuple[list[_Leaf], int]:
+    """Fold small or thin pieces into panels; returns (panels, fragments seen).
+
+    1. A fragment close to a large leaf (panel letter, axis title) is merged into it, unless the
+       union would overlap another panel (a row header or an arrow spanning several panels).
+    2. The remaining fragments are grouped by proximity; a group as large as a panel (a text
+       block such as a sequence alignment, cut into lines and letter columns) becomes a panel.
+    3. Anything else (stray labels far from every panel) is dropped.
     """
     h, w = shape
-    pieces = leaves + fragments
-    if not pieces:
-        return [], 0
-    largest = max(leaf.area for leaf in leaves) if leaves else 0
+    largest = max((leaf.area for leaf in leaves), default=0)
+    near = 0.03 * max(h, w)
 
     def minor(leaf: _Leaf) -> bool:
         thin = (leaf.y1 - leaf.y0) < MINOR_SIDE_FRAC * h or (leaf.x1 - leaf.x0) < MINOR_SIDE_FRAC * w
@@ -149,14 +178,21 @@ def _merge_fragments(leaves: list[_Leaf], fragments: list[_Leaf], shape: tuple[i
 
     major = [leaf for leaf in leaves if not minor(leaf)]
     minors = [leaf for leaf in leaves if minor(leaf)] + fragments
-    if not major:
-        return [], len(minors)
+    pool = []
     for frag in sorted(minors, key=lambda f: -f.area):
-        order = sorted(range(len(major)), key=lambda k: (major[k].gap(frag), -major[k].area))
-        i = order[0]
-        grown = major[i].union(frag)
-        if not any(_overlaps(grown, major[j]) for j in range(len(major)) if j != i):
-            major[i] = grown
+        if major:
+            gaps = [m.gap(frag) for m in major]
+            i = min(range(len(major)), key=lambda k: (gaps[k], -major[k].area))
+            if gaps[i] <= near:
+                grown = major[i].union(frag)
+                if not any(_overlaps(grown, major[j]) for j in range(len(major)) if j != i):
+                    major[i] = grown
+                    continue
+        pool.append(frag)
+    largest = max((m.area for m in major), default=0)
+    for group in _clusters(pool, near):
+        if not minor(group) and not any(_overlaps(group, m) for m in major):
+            major.append(group)
     return major, len(minors)
 
 
