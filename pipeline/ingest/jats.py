@@ -58,18 +58,16 @@ def _text(el: etree._Element, mark_letters: bool = False) -> str:
 
 
 def _strip_marks(text: str) -> tuple[str, list[int]]:
+    """Remove the panel-letter marks, returning the clean text and where each mark was."""
     offsets, out = [], []
     for ch in text:
         if ch == _MARK:
             offsets.append(len(out))
         else:
             out.append(ch)
-    return _collapse("".join(out)) if not offsets else "".join(out).strip(), offsets
-
-
-def _first(root: etree._Element, path: str) -> etree._Element | None:
-    found = root.find(path)
-    return found
+    joined = "".join(out)
+    lead = len(joined) - len(joined.lstrip())
+    return joined.strip(), [max(0, o - lead) for o in offsets]
 
 
 def _article_ids(root: etree._Element) -> tuple[str | None, str | None]:

@@ -3,7 +3,6 @@ in field aliases, ids and where sub-figure boxes come from, which a RecordSpec d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -120,8 +119,3 @@ def build_from_records(records: list[tuple[str, dict]], path: Path, rel: str, in
             figure_ids=meta["figure_ids"], has_images=any(by_id[f].has_image for f in meta["figure_ids"]),
         ))
     return out
-
-
-def pmid_from_name(name: str) -> str | None:
-    m = re.match(r"^(PMC\d+|\d+)", name)
-    return m.group(1) if m else None
