@@ -14,7 +14,7 @@ from schemas.reject import Reject, RejectReason
 
 # Keys typical of one format only (shared keys such as image, caption, fig_label decide nothing).
 LLAVA_MED_KEYS = {"pair_id", "fig_caption", "in_text_mention", "in_text_mentions"}
-M3LLM_KEYS = {"inline_context", "inline_contexts", "context", "subfigures", "label_file", "yolo", "image_path", "img_path"}
+M3LLM_KEYS = {"inline_context", "inline_contexts", "context", "label_file", "yolo", "image_path", "img_path"}
 CONTAINER_KEYS = ("records", "data", "items", "figures", "annotations")
 
 

@@ -263,3 +263,26 @@ def test_oversized_document_is_not_read(tmp_path: Path):
     figures, rejects, _ = ingest(src, tmp_path, max_file_bytes=10_000)
     assert [(r.item, r.reason) for r in rejects] == [("huge.xml", RejectReason.INPUT_UNREADABLE)]
     assert "exceeds the limit" in rejects[0].detail
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels but carries almost no data (a decompression bomb shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_rejected_even_with_a_high_limit(tmp_path: Path):
+    """Pillow's own DecompressionBombError (far above its limit) is a reject too, whatever --max-pixels says."""
+    src = tmp_path / "in"
+    write(src / "a" / "ok.png", png_bytes())
+    write(src / "a" / "bomb.png", _png_header_only(40_000, 40_000))
+    write(src / "a" / "a.xml", article(fig("f1", "ok.png") + fig("f2", "bomb.png")))
+    figures, rejects, _ = ingest(src, tmp_path, max_pixels=10**10)
+    assert [f.has_image for f in figures] == [True, False]
+    assert reasons(rejects) == [RejectReason.IMAGE_TOO_LARGE] and rejects[0].figure_id == "PMC1/f2"
