@@ -1,0 +1,206 @@
+"""The generator base: a Stage that reads one shard's figures and stage 1-3 rows and writes QARows.
+
+A subclass sets `task` and `template`, implements `plan_figure` (work items for one figure) and
+`finish` (model result -> QARow or Reject). Name, output table and inputs follow from `task`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from abc import abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pipeline.engine.types import ChatRequest, ChatResult, ErrorKind, Sampling
+from pipeline.generators.config import GenerationConfig
+from pipeline.generators.conversation import conversation_for
+from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from schemas import (
+    Figure,
+    KnowledgeRow,
+    Method,
+    PerceptionRow,
+    PerceptionScope,
+    Provenance,
+    QARow,
+    Reject,
+    RejectReason,
+    SummaryRow,
+)
+
+
+@dataclass
+class FigureBundle:
+    """Everything stages 1-3 know about one figure."""
+
+    figure: Figure
+    summary: SummaryRow | None = None
+    knowledge: KnowledgeRow | None = None
+    figure_perception: PerceptionRow | None = None
+    panel_perception: dict[str, PerceptionRow] = field(default_factory=dict)
+
+    def panels_with_crops(self) -> list[str]:
+        """Panel labels (in the figure's panel order) that have a crop from stage 3."""
+        order = [p.label for p in self.figure.panels]
+        extra = sorted(set(self.panel_perception) - set(order))
+        return [lbl for lbl in order + extra if lbl in self.panel_perception]
+
+
+def bundles(inputs: ShardInputs) -> list[FigureBundle]:
+    summaries = {r.figure_id: r for r in inputs.table("summaries", SummaryRow)}
+    knowledge = {r.figure_id: r for r in inputs.table("knowledge", KnowledgeRow)}
+    out = []
+    perception = inputs.by_figure("perception", PerceptionRow)
+    for fig in inputs.figures:
+        b = FigureBundle(fig, summaries.get(fig.figure_id), knowledge.get(fig.figure_id))
+        for row in perception.get(fig.figure_id, []):
+            if row.scope is PerceptionScope.FIGURE:
+                b.figure_perception = row
+            elif row.panel_label:
+                b.panel_perception[row.panel_label] = row
+        out.append(b)
+    return out
+
+
+def seeded_rng(*parts: Any) -> random.Random:
+    """A RNG that depends only on its parts (stable across runs, processes and Python versions)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def clip(text: str | None, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class Generator(Stage):
+    task: ClassVar[str]
+    prompt: ClassVar[str | None] = None  # name of the prompt template under prompts/
+    input_tables = ("figures", "summaries", "knowledge", "perception")
+    row_model = QARow
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "task" in cls.__dict__:
+            cls.name = f"qa.{cls.task}"
+            cls.output_table = f"qa/{cls.task}"
+            cls.templates = (cls.prompt,) if cls.prompt else ()
+
+    def __init__(self, config: GenerationConfig | None = None, prompts_dir: Path | None = None) -> None:
+        self.config = config or GenerationConfig()
+        self.prompts_dir = prompts_dir
+        # generator requests go to the vision role only when images are attached
+        self.roles = ("vision",) if self.config.send_images else ("text",)
+
+    def settings_fingerprint(self) -> dict[str, Any]:
+        return self.config.fingerprint(self.task)
+
+    @property
+    def count(self) -> int:
+        return self.config.count(self.task)
+
+    def qa_id(self, figure: Figure, n: int) -> str:
+        return f"{self.task}/{figure.figure_id}/{n}"
+
+    def rng(self, *parts: Any) -> random.Random:
+        return seeded_rng(self.config.seed, self.task, *parts)
+
+    # ---- planning ---------------------------------------------------------------------------
+    def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
+        if self.count <= 0:
+            return
+        for bundle in self.shard_bundles_of(inputs):
+            yield from self.plan_figure(bundle)
+
+    def shard_bundles_of(self, inputs: ShardInputs) -> list[FigureBundle]:
+        """The shard's figures with their stage 1-3 rows (computed once per ShardInputs)."""
+        if getattr(self, "_bundles_for", None) is not inputs:
+            self._bundles_for, self._bundles = inputs, bundles(inputs)
+        return self._bundles
+
+    @abstractmethod
+    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+        ...
+
+    def request(self, key: str, images: list[str] | None = None, **variables: Any) -> ChatRequest:
+        send = self.config.send_images and bool(images)
+        return self.template(self.prompt).request(
+            key,
+            images=images if send else None,
+            role="vision" if send else "text",
+            sampling=Sampling(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed),
+            **variables,
+        )
+
+    def text(self, value: str | None) -> str:
+        return clip(value, self.config.max_prompt_chars)
+
+    def context_text(self, value: str | None) -> str:
+        return clip(value, self.config.max_context_chars) if self.config.include_context else ""
+
+    def reject(self, key: str, figure: Figure, reason: RejectReason, detail: str, raw: str | None = None) -> Reject:
+        return Reject(
+            item=key,
+            stage=self.name,
+            reason=reason,
+            detail=detail,
+            article_id=figure.article_id,
+            figure_id=figure.figure_id,
+            raw=raw,
+        )
+
+    # ---- finishing --------------------------------------------------------------------------
+    def failed(self, item: WorkItem, figure: Figure, result: ChatResult | None) -> Reject | None:
+        """A Reject when the model gave nothing usable, else None."""
+        if result is None:
+            return self.reject(item.key, figure, RejectReason.MODEL_ERROR, f"{item.key}: no model result came back")
+        if not result.ok:
+            reason = (
+                RejectReason.MODEL_UNPARSEABLE if result.error_kind is ErrorKind.UNPARSEABLE else RejectReason.MODEL_ERROR
+            )
+            return self.reject(item.key, figure, reason, f"{item.key}: {result.error}", raw=result.text)
+        return None
+
+    def model_provenance(self, result: ChatResult, request: ChatRequest | None) -> Provenance:
+        method = Method.VISION_MODEL if request is not None and request.role == "vision" else Method.TEXT_MODEL
+        return result.provenance.model_copy(update={"method": method})
+
+    def clean_question(self, text: str | None) -> str | None:
+        """Whitespace-normalised question ending in '?', or None when it is not a usable question."""
+        q = clip(text, 600)
+        if len(q.split()) < self.config.min_question_words:
+            return None
+        return q if q.endswith("?") else q.rstrip(".!:; ") + "?"
+
+    def clean_qa(self, item: WorkItem, figure: Figure, result: ChatResult) -> tuple[str, str] | Reject:
+        parsed = result.parsed
+        question = self.clean_question(getattr(parsed, "question", None))
+        answer = clip(getattr(parsed, "answer", None), 1000)
+        problem = None
+        if question is None:
+            problem = "the question is missing or shorter than the minimum word count"
+        elif not answer:
+            problem = "the answer is empty"
+        elif answer.lower().strip(" .?") == question.lower().strip(" .?"):
+            problem = "the answer repeats the question"
+        if problem:
+            return self.reject(item.key, figure, RejectReason.MODEL_UNPARSEABLE, f"{item.key}: {problem}", raw=result.text)
+        return question, answer
+
+    def make_row(self, figure: Figure, qa_id: str, *, question: str, answer: str, provenance: Provenance, **fields: Any) -> QARow:
+        row = QARow(
+            qa_id=qa_id,
+            task=self.task,
+            figure_id=figure.figure_id,
+            article_id=figure.article_id,
+            conversation=[],
+            question=question,
+            answer=answer,
+            provenance=provenance,
+            **fields,
+        )
+        return row.model_copy(update={"conversation": conversation_for(row)})

@@ -1,0 +1,213 @@
+"""Plan/finish logic of each generator, fed hand-built ChatResults (parse logic, not a model)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from qa_upstream import error_result, hand_result, run_by_hand
+
+from pipeline.engine.types import ErrorKind
+from pipeline.generators import GenerationConfig, generator_names, get_generator, register
+from pipeline.generators.base import Generator
+from pipeline.geometry import relation
+from pipeline.io.parquet import read_rows
+from schemas import Figure, Method, QARow, RejectReason
+
+GOOD_QA = {"question": "What does the treatment change in this figure?", "answer": "It raises the measured values."}
+
+
+def placeholders(row: QARow) -> int:
+    return sum(t.value.count("<image>") for t in row.conversation)
+
+
+def check_rows(rows: list[QARow], task: str) -> None:
+    for row in rows:
+        QARow.model_validate(row.model_dump(by_alias=True))
+        assert row.task == task and row.qa_id.startswith(f"{task}/{row.figure_id}/")
+        assert placeholders(row) == len(row.image_paths)
+        assert [t.speaker for t in row.conversation] == ["human", "gpt"]
+        assert row.conversation[-1].value == row.answer
+        assert all(Path(p).is_file() for p in row.image_paths)
+
+
+def test_registry_discovers_the_six_generators() -> None:
+    assert generator_names() == sorted(
+        ["text_qa", "bbox_qa", "single_panel_qa", "multi_panel_qa", "mcq_selection", "compound_qa"]
+    )
+    stage = get_generator("text_qa")
+    assert stage.name == "qa.text_qa" and stage.output_table == "qa/text_qa" and stage.templates == ("text_qa",)
+    with pytest.raises(KeyError):
+        get_generator("no_such_task")
+
+
+def test_two_generators_cannot_claim_one_task() -> None:
+    class Clash(Generator):
+        task = "text_qa"
+        prompt = "text_qa"
+
+        def plan_figure(self, bundle):
+            return []
+
+        def finish(self, item, result):
+            return []
+
+    with pytest.raises(ValueError, match="text_qa"):
+        register(Clash)
+
+
+def test_counts_change_only_their_own_task_fingerprint() -> None:
+    a = GenerationConfig()
+    b = GenerationConfig(per_figure={**a.per_figure, "bbox_qa": 5})
+    assert get_generator("bbox_qa", a).config_hash({}) != get_generator("bbox_qa", b).config_hash({})
+    assert get_generator("text_qa", a).config_hash({}) == get_generator("text_qa", b).config_hash({})
+
+
+def test_text_qa(upstream: Path) -> None:
+    stage = get_generator("text_qa", GenerationConfig(per_figure={"text_qa": 2}))
+    rows, rejects, items = run_by_hand(stage, upstream, lambda r: hand_result(r, **GOOD_QA))
+    assert len(rows) == 10 and not rejects
+    check_rows(rows, "text_qa")
+    assert all(not r.image_paths and r.context.startswith("Effect of treatment") for r in rows)
+    assert rows[0].provenance.method is Method.TEXT_MODEL and rows[0].provenance.model_id == "hand"
+    # the two questions of one figure ask about different things
+    first_fig = [i.request.messages[1].text for i in items[:2]]
+    assert first_fig[0] != first_fig[1]
+
+
+def test_model_failures_become_rejects(upstream: Path) -> None:
+    stage = get_generator("text_qa", GenerationConfig(per_figure={"text_qa": 1}))
+    answers = iter([error_result, lambda r: error_result(r, ErrorKind.MODEL_ERROR),
+                    lambda r: hand_result(r, question="Why?", answer="x"),
+                    lambda r: hand_result(r, question="What rose after treatment here?", answer=" "),
+                    lambda r: None])
+    rows, rejects, _ = run_by_hand(stage, upstream, lambda r: next(answers)(r))
+    assert not rows
+    assert [r.reason for r in rejects] == [
+        RejectReason.MODEL_UNPARSEABLE, RejectReason.MODEL_ERROR, RejectReason.MODEL_UNPARSEABLE,
+        RejectReason.MODEL_UNPARSEABLE, RejectReason.MODEL_ERROR,
+    ]
+    assert rejects[0].raw == "{not json" and all(r.figure_id and r.stage == "qa.text_qa" for r in rejects)
+
+
+def test_bbox_answers_come_from_geometry(upstream: Path) -> None:
+    stage = get_generator("bbox_qa", GenerationConfig(per_figure={"bbox_qa": 3}))
+    figures = {f.figure_id: f for f in read_rows(upstream / "figures" / "part-00000.parquet", Figure)}
+
+    def phrase(request):
+        a, b = re.findall(r'"(Panel [A-Z])"', request.messages[1].text)[:2]
+        return hand_result(request, question=f"How is {a} placed with respect to {b}?")
+
+    rows, rejects, _ = run_by_hand(stage, upstream, phrase)
+    check_rows(rows, "bbox_qa")
+    # 4-panel: 3 pairs, 3-panel: 3, 2-panel: 1, 1-panel: rejected, 6-panel: 3
+    assert len(rows) == 10
+    assert [r.reason for r in rejects] == [RejectReason.NO_PANELS]
+    for row in rows:
+        fig = figures[row.figure_id]
+        boxes = {p.label: p.box_norm for p in fig.panels}
+        a, b = row.panel_labels
+        rel = relation(boxes[a], boxes[b], 0.05)
+        assert row.relation == rel.code and row.answer == rel.describe(f"Panel {a}", f"Panel {b}")
+        assert row.provenance.method is Method.GEOMETRY and row.provenance.template_name == "bbox_qa"
+        assert row.question.startswith("How is <ref>Panel ")
+        assert row.question.count("<box>[[") == 2 and row.image_paths == [fig.image_path]
+
+
+def test_bbox_falls_back_to_the_rule_question(upstream: Path) -> None:
+    stage = get_generator("bbox_qa", GenerationConfig(per_figure={"bbox_qa": 1}))
+    bad = iter(["Is Panel A left of Panel B?", "Where is it?", "Describe the figure in detail?", None, "x"])
+
+    def answer(request):
+        q = next(bad)
+        return error_result(request) if q in (None, "x") else hand_result(request, question=q)
+
+    rows, _, _ = run_by_hand(stage, upstream, answer)
+    assert len(rows) == 4
+    for row in rows:
+        assert row.provenance.template_name == "bbox_qa.rule" and row.provenance.backend == "none"
+        assert re.fullmatch(r"Where is <ref>Panel \w</ref><box>\[\[[\d, ]+\]\]</box> located relative to <ref>Panel \w</ref><box>\[\[[\d, ]+\]\]</box>\?", row.question)
+
+
+def test_bbox_without_model_makes_no_requests(upstream: Path) -> None:
+    stage = get_generator("bbox_qa", GenerationConfig(bbox_use_model=False))
+    rows, _, items = run_by_hand(stage, upstream, lambda r: pytest.fail("no request expected"))
+    assert items and all(i.request is None for i in items) and len(rows) == len(items)
+
+
+def test_single_panel_qa_uses_crops(upstream: Path) -> None:
+    stage = get_generator("single_panel_qa", GenerationConfig(per_figure={"single_panel_qa": 2}))
+    rows, rejects, _ = run_by_hand(stage, upstream, lambda r: hand_result(r, **GOOD_QA))
+    check_rows(rows, "single_panel_qa")
+    assert len(rows) == 10 and not rejects
+    for row in rows:
+        assert len(row.image_paths) == 1 and "/crops/" in row.image_paths[0]
+        assert row.context.startswith(("tumour", "gene", "cell", "bone", "protein", "blood"))  # the sub-caption
+    # two QAs of a four-panel figure are about two different panels
+    four = [r for r in rows if r.figure_id.endswith("PM11906265-Figure3-1")]
+    assert len({r.panel_labels[0] for r in four}) == 2
+
+
+def test_multi_panel_qa_names_images(upstream: Path) -> None:
+    stage = get_generator("multi_panel_qa", GenerationConfig(per_figure={"multi_panel_qa": 2}))
+    rows, rejects, items = run_by_hand(stage, upstream, lambda r: hand_result(r, **GOOD_QA))
+    check_rows(rows, "multi_panel_qa")
+    assert [r.reason for r in rejects] == [RejectReason.NO_PANELS]  # the single-panel figure
+    for row in rows:
+        assert 2 <= len(row.image_paths) <= 3
+        assert row.conversation[0].value.startswith("Image-1: <image>\nImage-2: <image>")
+        assert len(set(row.image_paths)) == len(row.image_paths)
+    assert "Image-2:" in items[0].request.messages[1].text
+
+
+def test_compound_qa_whole_figure(upstream: Path) -> None:
+    stage = get_generator("compound_qa")
+    rows, rejects, _ = run_by_hand(stage, upstream, lambda r: hand_result(r, **GOOD_QA))
+    check_rows(rows, "compound_qa")
+    assert len(rows) == 4 and [r.reason for r in rejects] == [RejectReason.NO_PANELS]
+    assert all(r.conversation[0].value.startswith("<image>\nContext: ") for r in rows)
+
+
+def test_mcq_selection(upstream: Path) -> None:
+    stage = get_generator("mcq_selection", GenerationConfig(per_figure={"mcq_selection": 2}))
+    descriptions = iter(["a bar chart of tumour growth", "Panel B", ""] + ["Cell counts over time"] * 20)
+    rows, rejects, items = run_by_hand(stage, upstream, lambda r: hand_result(r, description=next(descriptions)))
+    check_rows(rows, "mcq_selection")
+    assert len(rows) == 9 and not rejects  # the 1-panel figure asks once, with distractors from other figures
+    by_fig = {}
+    for row in rows:
+        assert len(row.image_paths) == 4 == len(set(row.image_paths))
+        assert row.options == ["Image-1", "Image-2", "Image-3", "Image-4"]
+        slot = "ABCD".index(row.answer_letter)
+        assert row.answer == f"{row.answer_letter}. Image-{slot + 1}"
+        assert row.conversation[0].value.endswith("D. Image-4\nAnswer with the option's letter.")
+        by_fig.setdefault(row.figure_id, []).append(row)
+    assert rows[0].question == "Which image shows a bar chart of tumour growth?"
+    assert rows[0].provenance.method is Method.TEXT_MODEL
+    # unusable phrases ("Panel B", "") fall back to the sub-caption, recorded in provenance
+    assert rows[1].provenance.template_name == "mcq_selection.rule" and "measured in group" in rows[1].question
+    assert rows[3].question == "Which image shows cell counts over time?"
+
+
+def test_mcq_needs_enough_distractors(tmp_path: Path, shared_compound: Path) -> None:
+    import shutil
+
+    from qa_upstream import build_upstream
+
+    images = tmp_path / "one"
+    images.mkdir()
+    shutil.copy(sorted(shared_compound.glob("*.png"))[1], images)
+    build_upstream(tmp_path / "out", images, layouts={0: (1, 3)})
+    stage = get_generator("mcq_selection")
+    rows, rejects, _ = run_by_hand(stage, tmp_path / "out", lambda r: hand_result(r, description="plots"))
+    assert not rows and [r.reason for r in rejects] == [RejectReason.NO_PANELS]
+    assert "2 distractor" in rejects[0].detail
+
+
+def test_stage_counts_by_letter_are_recorded(upstream: Path) -> None:
+    stage = get_generator("mcq_selection", GenerationConfig(per_figure={"mcq_selection": 4}))
+    rows, _, _ = run_by_hand(stage, upstream, lambda r: hand_result(r, description="a plot"))
+    counts = Counter(r.answer_letter for r in rows)
+    assert max(counts.values()) - min(counts.values()) <= 1
