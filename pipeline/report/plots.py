@@ -37,12 +37,17 @@ def _figure(width: float, height: float) -> tuple[Figure, plt.Axes]:
     return fig, ax
 
 
+def short(label: str, most: int = 40) -> str:
+    """Tick labels stay readable: long ones (free model text) are cut with an ellipsis."""
+    return label if len(label) <= most else label[: most - 1] + "\u2026"
+
+
 def hbar(labels: Sequence[str], values: Sequence[int], title: str, xlabel: str = "count") -> str:
     """Horizontal bars, first label on top (for ranked counts such as modalities or reject reasons)."""
     fig, ax = _figure(6.0, 0.6 + 0.28 * max(len(labels), 1))
     ys = range(len(labels))
     ax.barh(list(ys), list(values), color=BAR)
-    ax.set_yticks(list(ys), [str(label) for label in labels])
+    ax.set_yticks(list(ys), [short(str(label)) for label in labels])
     ax.invert_yaxis()
     for y, v in zip(ys, values, strict=True):
         ax.annotate(str(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
