@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "ingest",
     "build",
     "report",
+    "finetune",
+    "evaluate",
 ]
 
 for _name in COMMAND_MODULES:

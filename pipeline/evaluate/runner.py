@@ -80,6 +80,22 @@ def _judge(engine, preds: list[Prediction]) -> dict[str, float | None]:
     return judge_scores(engine, items)
 
 
+def open_judge_engine(cfg: EvalConfig):
+    """The engine the judge talks to, from the engine settings (env, PMC_INSTRUCT_CONFIG or
+    cfg.judge_config); answers are cached under <output_dir>/cache like the build's."""
+    from pipeline.engine import build_engine
+    from pipeline.engine.settings import load_settings
+
+    return build_engine(load_settings(cfg.judge_config), Path(cfg.output_dir) / "cache")
+
+
+def close_engine(engine) -> None:
+    import asyncio
+
+    if engine is not None and hasattr(engine, "aclose"):
+        asyncio.run(engine.aclose())
+
+
 def evaluate(cfg: EvalConfig, engine=None) -> EvalResult:
     """Predict with each model, score per task, compare against the base. `engine` serves the judge
     (needed only when cfg.judge is set)."""

@@ -46,6 +46,16 @@ class TrainResult:
     total_params: int = 0
     model: object | None = field(default=None, repr=False)  # the trained model, when asked for
 
+    def summary(self) -> dict:
+        """Plain-JSON facts about the run (for the flow's return value and the CLI)."""
+        return {
+            "output_dir": str(self.output_dir), "final_dir": str(self.final_dir), "base_model": str(self.base_model),
+            "global_step": self.global_step, "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": self.losses[-1] if self.losses else None, "steps_this_run": len(self.losses),
+            "seconds_per_step": round(self.seconds_per_step, 4), "trainable_params": self.trainable_params,
+            "total_params": self.total_params, "skipped": self.skipped,
+        }
+
 
 def resolve_base_model(cfg: TrainConfig, tokenizer=None) -> Path:
     """The local model dir to start from; --tiny builds one (once) inside the output dir."""
