@@ -174,3 +174,27 @@ def run_by_hand(stage, out: Path, answer: Callable[[ChatRequest], ChatResult | N
         done = stage.finish(item, result)
         (rejects.append(done) if isinstance(done, Reject) else rows.extend(done))
     return rows, rejects, items
+
+
+def make_qa(
+    qa_id: str,
+    *,
+    question: str = "What does the figure measure over time?",
+    answer: str = "Tumour growth in treated mice.",
+    context: str = "",
+    task: str | None = None,
+    article_id: str = "PMC1",
+    image_paths: list[str] | None = None,
+    **fields,
+):
+    """A QARow with its conversation rendered the way the generators render it."""
+    from pipeline.generators.conversation import conversation_for
+    from schemas import QARow
+
+    task = task or qa_id.split("/")[0]
+    row = QARow(
+        qa_id=qa_id, task=task, figure_id=qa_id.rsplit("/", 1)[0].split("/", 1)[-1] if qa_id.count("/") >= 2 else "f",
+        article_id=article_id, image_paths=image_paths or [], conversation=[], question=question, answer=answer,
+        context=context, provenance=PROV, **fields,
+    )
+    return row.model_copy(update={"conversation": conversation_for(row)})

