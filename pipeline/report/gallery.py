@@ -15,6 +15,7 @@ class Image:
     caption: str
     uri: str | None  # None: not shown, see `error`
     error: str | None = None
+    correct: bool = False  # an image-choice MCQ: this image is the right option
 
 
 @dataclass
@@ -30,7 +31,7 @@ class ProvenanceView:
 @dataclass
 class Example:
     row: QARow
-    images: list[Image]
+    images: list[Image]  # the full figure (when known) first, then other model inputs
     provenances: list[ProvenanceView]
     option_letters: list[str] = field(default_factory=list)
 
@@ -98,22 +99,27 @@ def example(row: QARow, figure: Figure | None, out_dir: Path) -> Example:
     if fig_img is not None:
         images.append(fig_img)
     figure_path = _resolve(figure.image_path, out_dir) if figure and figure.image_path else None
+    letters = [chr(ord("A") + i) for i in range(len(row.options))]
+    # Image-choice MCQs (one option per image): name each image's option and mark the right one.
+    per_image_options = len(row.options) == len(row.image_paths) > 1
     # Model inputs other than the full figure (panel crops) are shown as they are.
     for i, path in enumerate(row.image_paths):
         resolved = _resolve(path, out_dir)
         if resolved == figure_path:
             continue
-        caption = f"model input <image> {i + 1}"
+        caption = f"<image> {i + 1}"
+        correct = per_image_options and letters[i] == row.answer_letter
+        if per_image_options:
+            caption += f" = {letters[i]}" + (" (correct)" if correct else "")
         try:
-            images.append(Image(caption, thumbnail(resolved, max_side=260)))
+            images.append(Image(caption, thumbnail(resolved, max_side=260), correct=correct))
         except ThumbError as exc:
-            images.append(Image(caption, None, str(exc)))
+            images.append(Image(caption, None, str(exc), correct=correct))
     if not images:
         images.append(Image(row.figure_id, None, f"figure {row.figure_id} is not in figures/ and the row has no image"))
     provs = [provenance_view("generation", row.provenance)]
     if row.deleak_provenance is not None:
         provs.append(provenance_view("de-leakage", row.deleak_provenance))
-    letters = [chr(ord("A") + i) for i in range(len(row.options))]
     return Example(row, images, provs, letters)
 
 

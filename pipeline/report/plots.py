@@ -51,7 +51,7 @@ def hbar(labels: Sequence[str], values: Sequence[int], title: str, xlabel: str =
     ax.invert_yaxis()
     for y, v in zip(ys, values, strict=True):
         ax.annotate(str(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     return to_data_uri(fig)
@@ -69,7 +69,7 @@ def leakage_histogram(before: Sequence[int], after: Sequence[int], lo: float, hi
            label="after de-leakage")
     ax.set_xlim(lo, hi)
     ax.set_xlabel("leakage score (share of the answer recoverable from the context)")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_ylabel("QA rows")
     ax.legend(frameon=False)
     return to_data_uri(fig)
@@ -112,8 +112,8 @@ def length_histograms(lengths: dict[str, tuple[list[int], list[int]]]) -> str:
             if values:
                 ax.hist(values, bins=_int_bins(values), color=PALETTE[col], edgecolor="white")
             ax.set_title(f"{task}: {kind} length (words)", fontsize=8)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.tick_params(labelsize=7)
     fig.tight_layout()
     return to_data_uri(fig)

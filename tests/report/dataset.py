@@ -165,12 +165,14 @@ def build_dataset(out: Path, *, stages: int = 6) -> Path:
                 method=Method.GEOMETRY, leak=(0.0, 0.0)),
         ],
         "mcq_selection": [
-            _qa("mcq_selection", f, 0, "Which panel shows a green disc?", opts[ord(letter) - 65],
-                options=opts, letter=letter, panels=("C",) if f is f1 else (), leak=(0.4, 0.2),
-                image_paths=[crops[(f.figure_id, "A")]] if f is f2 else None, method=Method.VISION_MODEL,
-                cache_hit=True)
-            for f, letter, opts in [(f1, "A", ["C", "A", "B", "D"]), (f2, "C", ["A", "B", "C", "D"]),
-                                    (f4, "A", ["C", "D", "E", "F"])]
+            _qa("mcq_selection", f1, 0, "Which panel shows a green disc?", "C", options=["C", "A", "B", "D"],
+                letter="A", panels=("C",), leak=(0.4, 0.2), method=Method.VISION_MODEL, cache_hit=True),
+            # image choice, as the real generator writes it: one option per panel crop
+            _qa("mcq_selection", f2, 0, "Which image shows a blue disc?", "B. Image-2",
+                options=["Image-1", "Image-2", "Image-3"], letter="B", panels=("B",), leak=(0.4, 0.2),
+                image_paths=[crops[(f2.figure_id, x)] for x in "ABC"], method=Method.RULE),
+            _qa("mcq_selection", f4, 0, "Which panel shows a green disc?", "C", options=["C", "D", "E", "F"],
+                letter="A", leak=(0.4, 0.2), method=Method.VISION_MODEL, cache_hit=True),
         ],
     }
     for task, rows in qa.items():

@@ -30,8 +30,9 @@ def test_full_report_in_browser(full_report: Path, tmp_path: Path):
     broken = [i for i in page.images if not i["complete"] or i["naturalWidth"] <= 0]
     assert page.images and broken == []
     # 5 charts (rejects, leakage, letters, lengths, modalities) + 7 final rows (one text_qa row was
-    # dropped by the dedup gate), one of which also shows its panel crop
-    assert len(page.images) == 5 + 7 + 1
+    # dropped by the dedup gate); the image-choice MCQ also shows its 3 panel crops
+    assert len(page.images) == 5 + 7 + 3
+    assert "<image> 2 = B (correct)" in page.body_text
     # hostile text is shown literally: no injected script element, the markup visible as text
     assert page.script_count == 0
     assert HOSTILE in page.body_text

@@ -101,7 +101,7 @@ def test_letter_distribution_lists_unused_letters():
 
 
 def test_letter_distribution_of_fixture(full):
-    assert metrics.letter_distribution(full.qa["final"]["mcq_selection"].rows) == {"A": 2, "B": 0, "C": 1, "D": 0}
+    assert metrics.letter_distribution(full.qa["final"]["mcq_selection"].rows) == {"A": 2, "B": 1, "C": 0, "D": 0}
 
 
 def test_question_and_answer_lengths_in_words():
