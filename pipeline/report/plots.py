@@ -68,7 +68,7 @@ def leakage_histogram(before: Sequence[int], after: Sequence[int], lo: float, hi
     ax.bar([x + width * 0.5 for x in lefts], after, width=width * 0.45, align="edge", color=AFTER,
            label="after de-leakage")
     ax.set_xlim(lo, hi)
-    ax.set_xlabel("leakage score (share of the answer recoverable from the context)")
+    ax.set_xlabel("leakage score (0: the context gives the answer nothing, 1: fully given away)")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_ylabel("QA rows")
     ax.legend(frameon=False)

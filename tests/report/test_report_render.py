@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -110,3 +111,15 @@ def test_pixel_boxes_are_normalised():
     assert norm_box(Box(x0=100, y0=50, x1=300, y1=150), 400, 200) == Box(x0=0.25, y0=0.25, x1=0.75, y1=0.75)
     box = Box(x0=0.1, y0=0.2, x1=0.3, y1=0.4)
     assert norm_box(box, 400, 200) == box
+
+
+def test_library_does_not_import_prefect(tmp_path):
+    # The build flow calls write_report as a task; the library itself must stay Prefect-free.
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from pipeline.report import write_report; "
+            f"write_report(Path({str(tmp_path)!r})); print('prefect' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"
