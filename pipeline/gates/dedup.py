@@ -1,0 +1,77 @@
+"""Near-duplicate gate: MinHash (datasketch) over word 3-grams of question + answer.
+
+Two rows are near-duplicates when they belong to the same task, show the same images (text-only
+rows all share the empty image set) and the Jaccard estimate of their shingles reaches the
+threshold. The same question about different images is a different sample, hence the image key.
+Rows are visited in qa_id order and the first of a group is kept, so the result is deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from datasketch import MinHash, MinHashLSH
+from pydantic import BaseModel, Field
+
+from pipeline.gates.base import Gate
+from schemas import QARow, Reject, RejectReason
+
+MARKUP = re.compile(r"<ref>(.*?)</ref>|<box>.*?</box>")
+
+
+class DedupConfig(BaseModel):
+    threshold: float = Field(0.85, gt=0.0, le=1.0, description="Jaccard similarity counted as a duplicate")
+    num_perm: int = Field(128, ge=16)
+    shingle_words: int = Field(3, ge=1)
+
+
+def dedup_text(row: QARow) -> str:
+    question = MARKUP.sub(lambda m: m.group(1) or "", row.question)
+    return f"{question} {row.answer}".lower()
+
+
+def shingles(text: str, n: int) -> set[str]:
+    words = re.findall(r"\w+", text)
+    if len(words) <= n:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+class DedupGate(Gate):
+    name: ClassVar[str] = "dedup"
+
+    def __init__(self, config: DedupConfig | None = None) -> None:
+        self.config = config or DedupConfig()
+
+    def minhash(self, row: QARow) -> MinHash:
+        m = MinHash(num_perm=self.config.num_perm, seed=1)
+        for s in shingles(dedup_text(row), self.config.shingle_words):
+            m.update(s.encode())
+        return m
+
+    def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
+        lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm)
+        kept, rejects = [], []
+        hashes: dict[str, MinHash] = {}
+        group: dict[str, tuple] = {}
+        for row in sorted(rows, key=lambda r: r.qa_id):
+            m = self.minhash(row)
+            key = (row.task, tuple(sorted(row.image_paths)))
+            twin = next(
+                (
+                    other for other in sorted(lsh.query(m))
+                    if group[other] == key and hashes[other].jaccard(m) >= self.config.threshold
+                ),
+                None,
+            )
+            if twin is not None:
+                rejects.append(
+                    self.reject(row, RejectReason.NEAR_DUPLICATE,
+                                f"near-duplicate of {twin} (Jaccard ~{hashes[twin].jaccard(m):.2f})")
+                )
+                continue
+            lsh.insert(row.qa_id, m)
+            hashes[row.qa_id], group[row.qa_id] = m, key
+            kept.append(row)
+        return kept, rejects
