@@ -133,14 +133,23 @@ def train(cfg: TrainConfig, tokenizer=None, keep_model: bool = False) -> TrainRe
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.dtype, device)
-    # Weights stay fp32 where they train (LoRA adapters, full finetune on CPU); bf16 runs under autocast.
+    # Mixed precision on GPU: frozen LoRA base weights load in bf16/fp16, everything that trains is
+    # fp32 (LoRA adapters, saved modules, a full finetune's weights) and the forward runs under autocast.
     autocast = dtype in (torch.bfloat16, torch.float16) and device.type == "cuda"
-    load_dtype = dtype if cfg.mode == "lora" else (torch.float32 if not autocast else dtype)
+    load_dtype = dtype if (cfg.mode == "lora" or not autocast) else torch.float32
 
     base = resolve_base_model(cfg, tokenizer)
     processor = load_processor(base)
     resume_from = ckpt_io.latest_checkpoint(out) if cfg.resume else None
+    if not cfg.resume and ckpt_io.latest_checkpoint(out) is not None:
+        raise ValueError(f"{out} already holds checkpoints: pass resume=True to continue, or use a new output dir")
     model = build_trainable(cfg, base, device, load_dtype, resume_from)
+    if autocast:
+        for p in model.parameters():
+            if p.requires_grad and p.dtype != torch.float32:
+                p.data = p.data.float()
+    # fp16 needs loss scaling against gradient underflow; bf16 and fp32 do not.
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast and dtype == torch.float16)
     trainable, total = count_parameters(model)
     if trainable == 0:
         raise ValueError("nothing to train: every part of the model is frozen")
@@ -197,11 +206,13 @@ def train(cfg: TrainConfig, tokenizer=None, keep_model: bool = False) -> TrainRe
                         inputs["pixel_values"] = inputs["pixel_values"].to(load_dtype)
                     with torch.autocast(device.type, dtype=dtype, enabled=autocast):
                         loss = model(**inputs).loss
-                    (loss / len(group)).backward()
+                    scaler.scale(loss / len(group)).backward()
                     step_loss += float(loss.detach())
                     n += 1
+                scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.global_step += 1

@@ -88,3 +88,26 @@ def test_padding_right_for_training_left_for_generation():
     assert batch["pixel_values"].shape[0] == 2
     left = pad_batch([{"input_ids": torch.tensor([1, 2])}, {"input_ids": torch.tensor([3])}], pad_id=9, left=True)
     assert left["input_ids"].tolist() == [[1, 2], [9, 3]] and "labels" not in left
+
+
+def test_final_qa_parquet_is_read_with_its_split(tmp_path, internvl_export):
+    from pipeline.io.parquet import shard_name, write_rows
+    from schemas import Method, Provenance, QARow, Turn
+
+    image = str(next(s for s in load_samples(internvl_export)[0] if s.images).images[0])
+
+    def row(n: int, split: str, images: list[str], question: str) -> QARow:
+        return QARow(qa_id=f"mcq_selection/f{n}/0", task="mcq_selection", figure_id=f"f{n}", article_id="a",
+                     image_paths=images, question="q", answer="B", answer_letter="B", split=split,
+                     conversation=[Turn(speaker="human", value=question), Turn(speaker="gpt", value="B. two")],
+                     provenance=Provenance(method=Method.RULE))
+
+    rows = [row(1, "train", [image], "<image>\nPick\nA. one\nB. two"), row(2, "eval", [image], "<image>\nPick"),
+            row(3, "eval", [], "<image>\nimage missing from the row")]
+    write_rows(tmp_path / "mcq_selection" / shard_name(0), rows, QARow)
+    samples, problems = load_samples(tmp_path, split="eval")
+    assert [s.id for s in samples] == ["mcq_selection/f2/0"]
+    assert samples[0].meta["answer_letter"] == "B" and samples[0].images == [Path(image)]
+    assert len(problems) == 1 and "f3" in problems[0]
+    train_rows, _ = load_samples(tmp_path, split="train")
+    assert [s.id for s in train_rows] == ["mcq_selection/f1/0"]

@@ -123,3 +123,11 @@ def test_config_needs_exactly_one_model_source(tmp_path):
         TrainConfig(data=tmp_path, output_dir=tmp_path)
     with pytest.raises(ValueError, match="exclusive"):
         TrainConfig(data=tmp_path, output_dir=tmp_path, model=tmp_path, tiny=True)
+
+
+def test_fresh_run_refuses_a_dir_with_checkpoints(internvl_export, tiny_model, tmp_path):
+    cfg = _config(internvl_export, tiny_model, tmp_path / "r", max_steps=1, save_every=1)
+    train(cfg)
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        train(cfg)
+    assert train(cfg.model_copy(update={"resume": True})).global_step == 1  # nothing left to do
