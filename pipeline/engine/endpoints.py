@@ -4,6 +4,7 @@ failed one out of rotation for a cooldown (doubling while it keeps failing)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -14,6 +15,9 @@ from pydantic import SecretStr
 from pipeline.engine.redact import register_secret
 
 
+_CONNECTIONS_PER_CLIENT = 8
+
+
 @dataclass
 class Endpoint:
     base_url: str
@@ -21,7 +25,8 @@ class Endpoint:
     failures: int = 0
     down_until: float = 0.0
     json_schema_ok: bool = True  # False once the server rejected response_format (remembered)
-    clients: dict[int, openai.AsyncOpenAI] = field(default_factory=dict)  # per event loop
+    clients: dict[int, list[openai.AsyncOpenAI]] = field(default_factory=dict)  # per event loop
+    turn: int = 0
 
 
 class EndpointPool:
@@ -35,24 +40,32 @@ class EndpointPool:
         register_secret(api_key.get_secret_value() if api_key else None)
         self._timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
         self._cooldown = cooldown_s
-        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        # httpcore's pool scans all its connections for every queued request (quadratic at high
+        # concurrency), so connections are spread over several small clients.
+        self._shards = max(1, -(-max_connections // _CONNECTIONS_PER_CLIENT))
+        per = -(-max_connections // self._shards)
+        self._limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         self._rr = 0
+        self._ssl = ssl.create_default_context()  # built once: loading CA certs costs ~30 ms a client
 
     def client(self, ep: Endpoint) -> openai.AsyncOpenAI:
-        """One client per endpoint per event loop (httpx connections belong to the loop that made them)."""
+        """Clients per endpoint per event loop (httpx connections belong to the loop that made them)."""
         loop_id = id(asyncio.get_running_loop())
-        client = ep.clients.get(loop_id)
-        if client is None:
-            client = openai.AsyncOpenAI(
-                base_url=ep.base_url,
-                api_key=self._key,
-                max_retries=0,  # tenacity is the single retry layer
-                timeout=self._timeout,
-                http_client=httpx.AsyncClient(timeout=self._timeout, limits=self._limits),
-            )
-            ep.clients = {k: v for k, v in ep.clients.items() if k == loop_id}
-            ep.clients[loop_id] = client
-        return client
+        shards = ep.clients.get(loop_id)
+        if shards is None:
+            shards = [
+                openai.AsyncOpenAI(
+                    base_url=ep.base_url,
+                    api_key=self._key,
+                    max_retries=0,  # tenacity is the single retry layer
+                    timeout=self._timeout,
+                    http_client=httpx.AsyncClient(timeout=self._timeout, limits=self._limits, verify=self._ssl),
+                )
+                for _ in range(self._shards)
+            ]
+            ep.clients = {loop_id: shards}  # clients of finished loops are dropped
+        ep.turn += 1
+        return shards[ep.turn % len(shards)]
 
     def pick(self, avoid: Endpoint | None = None) -> Endpoint:
         now = time.monotonic()
@@ -76,6 +89,5 @@ class EndpointPool:
     async def aclose(self) -> None:
         loop_id = id(asyncio.get_running_loop())
         for ep in self.endpoints:
-            client = ep.clients.pop(loop_id, None)
-            if client is not None:
+            for client in ep.clients.pop(loop_id, []):
                 await client.close()
