@@ -1,0 +1,95 @@
+"""InternVL training export: export/internvl/<task>_<split>.jsonl, images/<sha256>.<ext>, meta.json.
+
+Each JSONL line: {"id", "image", "conversations", "width", "height"}. "image" is one path (str) or,
+for several images, a list, relative to the meta entry's `root` (the export/internvl folder);
+"width"/"height" follow the same shape. Text-only items have no image, width or height keys.
+Images are stored once under their content hash. meta.json has one entry per non-empty task and
+split, named "<task>_<split>", with absolute `root` and `annotation` paths and `length` = line count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from pipeline.io.atomic import atomic_write_bytes, atomic_write_text
+from schemas import QARow, Reject, RejectReason
+
+STAGE = "export"
+
+
+class InternVLConfig(BaseModel):
+    data_augment: bool = False
+    max_dynamic_patch: int = Field(6, ge=1)
+    repeat_time: int = Field(1, ge=1)
+
+
+class ImageStore:
+    """Copies each source image once into <root>/images/<sha256>.<ext> and remembers its size."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._seen: dict[str, tuple[str, int, int]] = {}
+
+    def add(self, source: str) -> tuple[str, int, int]:
+        if source not in self._seen:
+            data = Path(source).read_bytes()
+            with Image.open(Path(source)) as img:
+                width, height = img.size
+            ext = (Path(source).suffix.lower().lstrip(".") or "png").replace("jpeg", "jpg")
+            rel = f"images/{hashlib.sha256(data).hexdigest()}.{ext}"
+            if not (self.root / rel).exists():
+                atomic_write_bytes(self.root / rel, data)
+            self._seen[source] = (rel, width, height)
+        return self._seen[source]
+
+
+def record(row: QARow, store: ImageStore) -> dict:
+    line: dict = {"id": row.qa_id}
+    images = [store.add(p) for p in row.image_paths]
+    if len(images) == 1:
+        line.update(image=images[0][0], width=images[0][1], height=images[0][2])
+    elif images:
+        line.update(image=[i[0] for i in images], width=[i[1] for i in images], height=[i[2] for i in images])
+    line["conversations"] = [{"from": t.speaker, "value": t.value} for t in row.conversation]
+    return line
+
+
+def export_internvl(
+    out_dir: Path, rows_by_task: dict[str, list[QARow]], config: InternVLConfig | None = None
+) -> tuple[dict[str, dict], list[Reject]]:
+    """Write the export; returns (meta, rejects for rows whose images could not be read)."""
+    config = config or InternVLConfig()
+    root = (Path(out_dir) / "export" / "internvl").resolve()
+    store = ImageStore(root)
+    meta: dict[str, dict] = {}
+    rejects: list[Reject] = []
+    for task in sorted(rows_by_task):
+        for split in ("train", "eval"):
+            lines = []
+            for row in sorted((r for r in rows_by_task[task] if (r.split or "train") == split), key=lambda r: r.qa_id):
+                try:
+                    lines.append(json.dumps(record(row, store), ensure_ascii=False))
+                except (OSError, ValueError) as exc:  # unreadable or vanished image
+                    rejects.append(Reject(item=row.qa_id, stage=STAGE, reason=RejectReason.IMAGE_MISSING,
+                                          detail=f"{row.qa_id}: image unreadable for export: {exc}",
+                                          article_id=row.article_id, figure_id=row.figure_id))
+            annotation = root / f"{task}_{split}.jsonl"
+            if not lines:
+                annotation.unlink(missing_ok=True)  # no stale file from an earlier run
+                continue
+            atomic_write_text(annotation, "\n".join(lines) + "\n")
+            meta[f"{task}_{split}"] = {
+                "root": str(root),
+                "annotation": str(annotation),
+                "data_augment": config.data_augment,
+                "max_dynamic_patch": config.max_dynamic_patch,
+                "repeat_time": config.repeat_time,
+                "length": len(lines),
+            }
+    atomic_write_text(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True))
+    return meta, rejects

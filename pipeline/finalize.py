@@ -1,0 +1,133 @@
+"""The global step after every shard is generated and de-leaked: gates, split, final Parquet, exports, stats.
+
+    result = run_finalize(out_dir, FinalizeConfig(...))
+
+Reads <out>/<source>/<task>/part-*.parquet for every task (source: "deleaked" by default), runs the
+gates over the whole dataset in order schema -> answer -> geometry -> dedup -> mcq_balance -> split,
+writes rejects/gate.<name>/part-00000.parquet (rewritten each run), final/<task>/, the InternVL
+export and stats.json. Idempotent: running it again on the same inputs gives the same files.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pipeline.exports import InternVLConfig, export_internvl, write_final
+from pipeline.gates import (
+    AnswerConfig, AnswerGate, DedupConfig, DedupGate, GeometryGate, MCQBalanceConfig, MCQBalanceGate,
+    SchemaGate, SplitConfig, SplitGate,
+)
+from pipeline.gates.base import Gate
+from pipeline.io.parquet import list_shards, read_table, write_rows
+from pipeline.stats import DatasetStats, compute_stats, write_stats
+from schemas import QARow, Reject, RejectReason
+
+
+class FinalizeConfig(BaseModel):
+    tasks: list[str] | None = Field(None, description="None: every task folder found under the source table")
+    source: Literal["deleaked", "qa"] = "deleaked"
+    bbox_tolerance: float = Field(0.05, description="must equal GenerationConfig.bbox_tolerance")
+    answer: AnswerConfig = Field(default_factory=AnswerConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    mcq: MCQBalanceConfig = Field(default_factory=MCQBalanceConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    rows_per_shard: int = Field(5000, ge=1)
+    internvl: InternVLConfig = Field(default_factory=InternVLConfig)
+    export_internvl: bool = True
+
+
+class GateOutcome(BaseModel):
+    gate: str
+    rows_in: int
+    rows_out: int
+    rejects: int
+
+
+class FinalizeResult(BaseModel):
+    out_dir: str
+    tasks: list[str]
+    rows_in: int
+    rows_out: dict[str, int]
+    gates: list[GateOutcome]
+    export_rejects: int
+    meta_path: str | None
+    stats_path: str
+    stats: DatasetStats
+    seconds: float
+
+
+def _tasks(out: Path, config: FinalizeConfig) -> list[str]:
+    if config.tasks is not None:
+        return list(config.tasks)
+    folder = out / config.source
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _read_records(out: Path, source: str, tasks: list[str], stage: str) -> tuple[list[dict], list[Reject]]:
+    records, rejects = [], []
+    for task in tasks:
+        for shard in list_shards(out / source / task):
+            try:
+                records.extend(read_table(shard).to_pylist())
+            except Exception as exc:  # an unreadable shard is reported, the rest goes on
+                rejects.append(Reject(item=str(shard), stage=stage, reason=RejectReason.INPUT_UNREADABLE,
+                                      detail=f"{shard}: {type(exc).__name__}: {exc}"))
+    return records, rejects
+
+
+def build_gates(config: FinalizeConfig) -> list[Gate]:
+    return [
+        AnswerGate(config.answer),
+        GeometryGate(config.bbox_tolerance),
+        DedupGate(config.dedup),
+        MCQBalanceGate(config.mcq),
+        SplitGate(config.split),
+    ]
+
+
+def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> FinalizeResult:
+    start = time.perf_counter()
+    config = config or FinalizeConfig()
+    out = Path(out_dir)
+    tasks = _tasks(out, config)
+    schema = SchemaGate()
+    records, unreadable = _read_records(out, config.source, tasks, schema.stage)
+    rows, rejects = schema.validate(records)
+    outcomes = [GateOutcome(gate=schema.name, rows_in=len(records), rows_out=len(rows), rejects=len(rejects) + len(unreadable))]
+    write_rows(out / "rejects" / schema.stage / "part-00000.parquet", unreadable + rejects, Reject)
+    for gate in build_gates(config):
+        before = len(rows)
+        rows, dropped = gate.apply(rows)
+        outcomes.append(GateOutcome(gate=gate.name, rows_in=before, rows_out=len(rows), rejects=len(dropped)))
+        write_rows(out / "rejects" / gate.stage / "part-00000.parquet", dropped, Reject)
+
+    by_task: dict[str, list[QARow]] = {t: [] for t in tasks}
+    for row in rows:
+        by_task.setdefault(row.task, []).append(row)
+    for task, task_rows in by_task.items():
+        write_final(out, task, task_rows, config.rows_per_shard)
+
+    meta_path, export_rejects = None, []
+    if config.export_internvl:
+        _, export_rejects = export_internvl(out, by_task, config.internvl)
+        meta_path = str(out / "export" / "internvl" / "meta.json")
+    write_rows(out / "rejects" / "export" / "part-00000.parquet", export_rejects, Reject)
+
+    stats = compute_stats(out)
+    stats_path = write_stats(out, stats)
+    return FinalizeResult(
+        out_dir=str(out),
+        tasks=sorted(by_task),
+        rows_in=len(records),
+        rows_out={t: len(r) for t, r in sorted(by_task.items())},
+        gates=outcomes,
+        export_rejects=len(export_rejects),
+        meta_path=meta_path,
+        stats_path=str(stats_path),
+        stats=stats,
+        seconds=round(time.perf_counter() - start, 3),
+    )

@@ -1,0 +1,125 @@
+"""Dataset statistics from an output folder: per task counts, rejects by reason, leakage, MCQ letters,
+duplicate rate. `compute_stats(out_dir)` reads only what is on disk, so it works on any finished
+(or half-finished) run; the CLI `stats` command and the HTML report both use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from pipeline.io.atomic import atomic_write_text
+from pipeline.io.parquet import list_shards
+from schemas import SCHEMA_VERSION, RejectReason
+
+
+class TaskStats(BaseModel):
+    task: str
+    generated: int = Field(0, description="rows in qa/<task>")
+    deleaked: int = Field(0, description="rows in deleaked/<task>")
+    final: int = Field(0, description="rows in final/<task>")
+    train: int = 0
+    eval: int = 0
+    rejects_by_reason: dict[str, int] = Field(default_factory=dict, description="every stage's rejects of this task")
+    leakage_before_mean: float | None = None
+    leakage_after_mean: float | None = None
+    rewritten: int = Field(0, description="rows whose context de-leakage changed")
+    mcq_letters: dict[str, int] = Field(default_factory=dict, description="correct letter counts in final rows")
+    duplicates: int = 0
+    duplicate_rate: float | None = Field(None, description="near-duplicate drops / rows that entered finalize")
+
+
+class DatasetStats(BaseModel):
+    out_dir: str
+    schema_version: str = SCHEMA_VERSION
+    tasks: list[TaskStats]
+    rejects_by_stage: dict[str, dict[str, int]] = Field(default_factory=dict)
+    total_final: int = 0
+    total_rejects: int = 0
+
+
+def _columns(folder: Path, columns: list[str]) -> dict[str, list]:
+    out: dict[str, list] = {c: [] for c in columns}
+    for shard in list_shards(folder):
+        table = pq.read_table(shard, columns=columns)
+        for c in columns:
+            out[c].extend(table.column(c).to_pylist())
+    return out
+
+
+def _count(folder: Path) -> int:
+    return sum(pq.ParquetFile(s).metadata.num_rows for s in list_shards(folder))
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(sum(vals) / len(vals), 4) if vals else None
+
+
+def _task_names(out: Path) -> list[str]:
+    names: set[str] = set()
+    for table in ("qa", "deleaked", "final"):
+        if (out / table).is_dir():
+            names |= {p.name for p in (out / table).iterdir() if p.is_dir()}
+    return sorted(names)
+
+
+def _task_of(stage: str, item: str, tasks: set[str]) -> str | None:
+    prefix, _, rest = stage.partition(".")
+    if prefix in ("qa", "deleak") and rest in tasks:
+        return rest
+    head = item.split("/", 1)[0]
+    return head if head in tasks else None
+
+
+def compute_stats(out_dir: Path) -> DatasetStats:
+    out = Path(out_dir)
+    tasks = _task_names(out)
+    by_task = {t: TaskStats(task=t) for t in tasks}
+    by_stage: dict[str, Counter] = {}
+    task_reasons: dict[str, Counter] = {t: Counter() for t in tasks}
+    for folder in sorted(p for p in (out / "rejects").glob("*") if p.is_dir()):
+        cols = _columns(folder, ["item", "stage", "reason"])
+        for item, stage, reason in zip(cols["item"], cols["stage"], cols["reason"], strict=True):
+            by_stage.setdefault(stage, Counter())[reason] += 1
+            task = _task_of(stage, item, set(tasks))
+            if task:
+                task_reasons[task][reason] += 1
+    for task, st in by_task.items():
+        st.generated = _count(out / "qa" / task)
+        st.deleaked = _count(out / "deleaked" / task)
+        st.rejects_by_reason = dict(sorted(task_reasons[task].items()))
+        final_dir = out / "final" / task
+        leak_dir = final_dir if list_shards(final_dir) else out / "deleaked" / task
+        leak = _columns(leak_dir, ["leakage_before", "leakage_after", "context", "context_original"])
+        st.leakage_before_mean = _mean(leak["leakage_before"])
+        st.leakage_after_mean = _mean(leak["leakage_after"])
+        st.rewritten = sum(
+            1 for c, o in zip(leak["context"], leak["context_original"], strict=True) if o is not None and c != o
+        )
+        final = _columns(final_dir, ["split", "answer_letter"])
+        st.final = len(final["split"])
+        splits = Counter(final["split"])
+        st.train, st.eval = splits.get("train", 0), splits.get("eval", 0)
+        st.mcq_letters = dict(sorted(Counter(x for x in final["answer_letter"] if x).items()))
+        st.duplicates = task_reasons[task].get(RejectReason.NEAR_DUPLICATE.value, 0)
+        entered = st.deleaked or st.generated
+        st.duplicate_rate = round(st.duplicates / entered, 4) if entered else None
+    return DatasetStats(
+        out_dir=str(out),
+        tasks=list(by_task.values()),
+        rejects_by_stage={s: dict(sorted(c.items())) for s, c in sorted(by_stage.items())},
+        total_final=sum(t.final for t in by_task.values()),
+        total_rejects=sum(sum(c.values()) for c in by_stage.values()),
+    )
+
+
+def write_stats(out_dir: Path, stats: DatasetStats | None = None) -> Path:
+    stats = stats or compute_stats(out_dir)
+    path = Path(out_dir) / "stats.json"
+    atomic_write_text(path, json.dumps(stats.model_dump(mode="json"), indent=2, sort_keys=True))
+    return path

@@ -1,0 +1,115 @@
+"""run_finalize end to end on generated tables: gates, split, final Parquet, InternVL export, stats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipeline.finalize import FinalizeConfig, run_finalize
+from pipeline.gates import SplitConfig
+from pipeline.io.parquet import read_all, read_rows, write_rows
+from pipeline.train.data import read_internvl_export
+from schemas import QARow, Reject, RejectReason
+
+
+@pytest.fixture(scope="module")
+def finalized(generated: Path, tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("final") / "out"
+    shutil.copytree(generated, out)
+    # one crafted bad row: a bbox answer that contradicts its boxes
+    shard = out / "qa" / "bbox_qa" / "part-00000.parquet"
+    rows = read_rows(shard, QARow)
+    bad = rows[0].model_copy(update={"qa_id": "bbox_qa/crafted/0", "relation": "right_of,above"})
+    write_rows(shard, rows + [bad], QARow)
+    config = FinalizeConfig(source="qa", split=SplitConfig(eval_fraction=0.3, seed=1))
+    return out, run_finalize(out, config)
+
+
+def test_gates_and_final_tables(finalized) -> None:
+    out, result = finalized
+    assert result.tasks == ["bbox_qa", "compound_qa", "mcq_selection", "multi_panel_qa", "single_panel_qa", "text_qa"]
+    geometry = read_rows(out / "rejects" / "gate.geometry" / "part-00000.parquet", Reject)
+    assert [(r.item, r.reason) for r in geometry] == [("bbox_qa/crafted/0", RejectReason.GEOMETRY_MISMATCH)]
+    total = 0
+    for task in result.tasks:
+        final = read_all(out / "final" / task, QARow)
+        assert len(final) == result.rows_out[task] > 0
+        total += len(final)
+        assert all(r.split in ("train", "eval") for r in final)
+    assert total == result.rows_in - sum(g.rejects for g in result.gates)
+    all_final = [r for t in result.tasks for r in read_all(out / "final" / t, QARow)]
+    train = {r.article_id for r in all_final if r.split == "train"}
+    evals = {r.article_id for r in all_final if r.split == "eval"}
+    assert train and evals and not train & evals
+
+
+def test_final_parquet_loads_with_datasets(finalized) -> None:
+    import datasets
+
+    out, result = finalized
+    ds = datasets.load_dataset("parquet", data_files=str(out / "final" / "mcq_selection" / "*.parquet"), split="train")
+    assert len(ds) == result.rows_out["mcq_selection"]
+    assert ds[0]["conversation"][0]["from"] == "human" and ds[0]["answer_letter"] in "ABCD"
+
+
+def test_internvl_export(finalized) -> None:
+    out, result = finalized
+    root = out / "export" / "internvl"
+    meta = json.loads((root / "meta.json").read_text())
+    assert set(meta) == {f"{t}_{s}" for t in result.tasks for s in ("train", "eval") if f"{t}_{s}" in meta}
+    assert sum(m["length"] for m in meta.values()) == sum(result.rows_out.values())
+    stored = set()
+    for name, entry in meta.items():
+        lines = Path(entry["annotation"]).read_text().splitlines()
+        assert entry["length"] == len(lines) and entry["root"] == str(root.resolve())
+        assert entry["data_augment"] is False and entry["repeat_time"] == 1 and entry["max_dynamic_patch"] >= 1
+        for line in lines:
+            item = json.loads(line)
+            placeholders = sum(t["value"].count("<image>") for t in item["conversations"])
+            if name.startswith("text_qa"):
+                assert "image" not in item and "width" not in item and placeholders == 0
+                continue
+            images = [item["image"]] if isinstance(item["image"], str) else item["image"]
+            widths = [item["width"]] if isinstance(item["width"], int) else item["width"]
+            heights = [item["height"]] if isinstance(item["height"], int) else item["height"]
+            assert placeholders == len(images) == len(widths) == len(heights)
+            if len(images) > 1:
+                assert isinstance(item["image"], list)
+            for rel, w, h in zip(images, widths, heights, strict=True):
+                path = Path(entry["root"]) / rel
+                assert path.is_file() and rel.startswith("images/")
+                with Image.open(path) as img:
+                    assert img.size == (w, h)
+                stored.add(rel)
+    assert len(stored) == len(list((root / "images").iterdir()))  # written once, nothing extra
+    samples, problems = read_internvl_export(root)  # the finetune helper's reader accepts it
+    assert not problems and len(samples) == sum(result.rows_out.values())
+    assert {s.split for s in samples} == {"train", "eval"}
+
+
+def test_stats(finalized) -> None:
+    out, result = finalized
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats == result.stats.model_dump(mode="json")
+    by_task = {t["task"]: t for t in stats["tasks"]}
+    assert by_task["bbox_qa"]["rejects_by_reason"].get("geometry-mismatch") == 1
+    assert by_task["compound_qa"]["rejects_by_reason"] == {"no-panels": 2}  # the single-panel figure, twice
+    assert stats["rejects_by_stage"]["qa.compound_qa"] == {"no-panels": 2}
+    mcq = by_task["mcq_selection"]
+    assert sum(mcq["mcq_letters"].values()) == mcq["final"] == mcq["train"] + mcq["eval"]
+    assert max(mcq["mcq_letters"].values()) - min(mcq["mcq_letters"].values()) <= 1
+    assert stats["total_final"] == sum(result.rows_out.values())
+
+
+def test_finalize_is_idempotent(finalized) -> None:
+    out, result = finalized
+    before = {p: p.read_bytes() for p in sorted((out / "export").rglob("*.jsonl"))}
+    final_before = read_all(out / "final" / "mcq_selection", QARow)
+    again = run_finalize(out, FinalizeConfig(source="qa", split=SplitConfig(eval_fraction=0.3, seed=1)))
+    assert again.rows_out == result.rows_out
+    assert {p: p.read_bytes() for p in sorted((out / "export").rglob("*.jsonl"))} == before
+    assert read_all(out / "final" / "mcq_selection", QARow) == final_before
