@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "report",
     "finetune",
     "evaluate",
+    "stats",
 ]
 
 for _name in COMMAND_MODULES:

@@ -113,3 +113,17 @@ def test_finalize_is_idempotent(finalized) -> None:
     assert again.rows_out == result.rows_out
     assert {p: p.read_bytes() for p in sorted((out / "export").rglob("*.jsonl"))} == before
     assert read_all(out / "final" / "mcq_selection", QARow) == final_before
+
+
+def test_stats_command(finalized) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    out, result = finalized
+    (out / "stats.json").unlink()
+    run = CliRunner().invoke(app, ["stats", str(out)], env={"COLUMNS": "200"})
+    assert run.exit_code == 0, run.output
+    assert "mcq_selection" in run.output and "geometry-mismatch: 1" in run.output
+    assert json.loads((out / "stats.json").read_text())["total_final"] == result.stats.total_final
+    assert CliRunner().invoke(app, ["stats", str(out / "nope")]).exit_code == 2
