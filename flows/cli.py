@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "report",
     "finetune",
     "evaluate",
+    "models",
     "stats",
 ]
 

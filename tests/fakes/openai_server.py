@@ -193,7 +193,10 @@ class FakeOpenAIServer:
         app = FastAPI()
 
         @app.get("/v1/models")
-        async def models() -> dict[str, Any]:
+        async def models(request: Request) -> dict[str, Any]:
+            with self._lock:
+                self.calls.append(CallRecord(len(self.calls), time.monotonic(), request.url.path, {},
+                                             dict(request.headers), None, None))
             return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]}
 
         @app.get("/_admin/stats")
