@@ -8,6 +8,7 @@ silently return only the tokenizer)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -59,8 +60,6 @@ class ImageOnlyInternVLProcessor(InternVLProcessor):
         self.image_token = tokenizer.context_image_token
         self.video_token = tokenizer.video_token
         self.image_token_id = tokenizer.context_image_token_id
-        import re
-
         self.multimodal_pattern = re.compile(
             f"(?P<image>{re.escape(self.image_token)})|(?P<video>{re.escape(self.video_token)})"
         )

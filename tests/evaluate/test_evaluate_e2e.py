@@ -6,7 +6,11 @@ import json
 import shutil
 
 import pytest
+from fakes.openai_server import FakeOpenAIServer
 from rich.console import Console
+
+from pipeline.engine import ModelRole, build_engine
+from pipeline.engine.settings import load_settings
 
 from pipeline.evaluate import BenchmarkSpec, EvalConfig, evaluate
 from pipeline.evaluate.compare import comparison_table
@@ -32,8 +36,14 @@ def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
     ]))
 
     cfg = EvalConfig(output_dir=tmp_path / "eval", data=internvl_export, finetuned=run, max_new_tokens=6,
-                     benchmarks=[BenchmarkSpec(name="vqa_rad", path=bench)], progress=False, eval_fraction=0.25)
-    result = evaluate(cfg)
+                     benchmarks=[BenchmarkSpec(name="vqa_rad", path=bench)], progress=False, eval_fraction=0.25,
+                     judge=True)
+    with FakeOpenAIServer() as judge_server:
+        judge_server.register("judge_answer", {"score": 4, "reason": "close to the reference"})
+        role = ModelRole(backend="openai", base_urls=[judge_server.base_url], model="fake-model", timeout_s=5.0)
+        engine = build_engine(load_settings(text=role, vision=ModelRole()), cache_dir=None, no_cache=True)
+        result = evaluate(cfg, engine)
+        judged = len(judge_server.calls)
 
     saved = json.loads((tmp_path / "eval" / "comparison.json").read_text())
     assert saved == json.loads(json.dumps(result.comparison))
@@ -46,6 +56,11 @@ def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
     assert set(tasks["bbox_qa"]) == {"n", "relation_accuracy", "parse_rate"}
     assert {"token_f1", "rouge_l", "embedding_sim"} <= set(tasks["text_qa"])
     assert "closed_accuracy" in tasks["vqa_rad"]
+    open_tasks = {"text_qa", "single_panel_qa", "multi_panel_qa", "compound_qa", "vqa_rad"}
+    for name in open_tasks:
+        assert tasks[name]["judge_score"] == {"base": 0.75, "finetuned": 0.75, "delta:finetuned": 0.0}
+    assert "judge_score" not in tasks["mcq_selection"]
+    assert judged == 2 * (4 + 2)  # open items only, once per model
     for metrics in tasks.values():
         for name, row in metrics.items():
             if name != "n":
