@@ -35,8 +35,10 @@ def _walk(node: Any, fn) -> Any:
     return node
 
 
+@lru_cache(maxsize=256)
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAI strict form: every object closed and every property required; no defaults."""
+    """OpenAI strict form: every object closed and every property required; no defaults.
+    Cached per model: callers must treat the returned dict as read-only."""
 
     def close(node: dict[str, Any]) -> dict[str, Any]:
         node.pop("default", None)
@@ -59,7 +61,7 @@ def bounded_schema(model: type[BaseModel], max_string: int, max_items: int) -> d
             node["maxItems"] = min(node.get("maxItems", max_items), max_items)
         return node
 
-    return _walk(strict_schema(model), bound)
+    return _walk(copy.deepcopy(strict_schema(model)), bound)
 
 
 def schema_instructions(model: type[BaseModel]) -> str:
