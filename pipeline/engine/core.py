@@ -122,50 +122,40 @@ class ModelEngine:
 
         if not groups:
             return
-        queue: asyncio.Queue[Outcome | BaseException] = asyncio.Queue()
+        queue: asyncio.Queue[Outcome] = asyncio.Queue()
         remaining = sum(len(jobs) for _, jobs in groups.values())
 
         async def drain(backend: Backend, jobs: list[Job]) -> None:
+            sent: set[str] = set()
             try:
                 async for outcome in backend.run(jobs, self._counter):
+                    sent.add(outcome.job.request_hash)
                     queue.put_nowait(outcome)
-            except BaseException as exc:  # a backend bug must not lose items: report each unanswered job
-                queue.put_nowait(exc)
+            except Exception as exc:  # a backend bug must not lose items: each unanswered job gets an error
+                log.error("backend %s failed: %s", backend.name, redact(exc))
+                for job in jobs:
+                    if job.request_hash not in sent:
+                        queue.put_nowait(Outcome(job=job, error=f"{job.req.key}: backend failure: {exc!r}",
+                                                 error_kind=ErrorKind.MODEL_ERROR))
 
-        by_hash = {job.request_hash: (backend, job) for backend, jobs in groups.values() for job in jobs}
+        by_hash = {job.request_hash: backend for backend, jobs in groups.values() for job in jobs}
         tasks = [asyncio.create_task(drain(b, jobs)) for b, jobs in groups.values()]
         answered: set[str] = set()
         try:
             while remaining > 0:
                 item = await queue.get()
-                if isinstance(item, BaseException):
-                    if not isinstance(item, Exception):
-                        raise item
-                    log.error("backend failed: %s", redact(item))
-                    if all(t.done() for t in tasks):  # nothing else will arrive: fail the rest
-                        for rhash, (backend, job) in by_hash.items():
-                            if rhash not in answered:
-                                answered.add(rhash)
-                                remaining -= 1
-                                for res in self._fan_out(backend, job, None, followers,
-                                                         error=f"backend failure: {item}"):
-                                    yield res
-                    continue
-                if item.job.request_hash in answered:
+                if item.job.request_hash in answered:  # a backend answered twice: keep the first
                     continue
                 answered.add(item.job.request_hash)
                 remaining -= 1
-                backend, _ = by_hash[item.job.request_hash]
-                for res in self._fan_out(backend, item.job, item, followers):
+                for res in self._fan_out(by_hash[item.job.request_hash], item.job, item, followers):
                     yield res
         finally:
             for task in tasks:
                 task.cancel()
 
-    def _fan_out(self, backend: Backend, job: Job, out: Outcome | None, followers: dict[str, list[ChatRequest]],
-                 error: str | None = None) -> list[ChatResult]:
-        if out is None:
-            out = Outcome(job=job, error=error, error_kind=ErrorKind.MODEL_ERROR)
+    def _fan_out(self, backend: Backend, job: Job, out: Outcome,
+                 followers: dict[str, list[ChatRequest]]) -> list[ChatResult]:
         if out.error is None:
             self._counter.add(tokens_in=out.tokens_in, tokens_out=out.tokens_out)
             if self.cache is not None and out.text is not None:
