@@ -90,26 +90,37 @@ def parse_mcq_options(question: str) -> list[str]:
 
 
 RELATIONS = ("left of", "right of", "above", "below", "same row", "same column")
-# Longer or more specific phrases first, so "to the left of" is not read as something else.
+# Explicit phrases; the earliest one in the text wins ("A is above B, not below it" -> above).
 _RELATION_PATTERNS = [
-    ("same row", r"same\s+(?:row|horizontal\s+level|line)"),
-    ("same column", r"same\s+column"),
-    ("left of", r"(?:to\s+the\s+)?left\s+(?:of|side\s+of)"),
-    ("right of", r"(?:to\s+the\s+)?right\s+(?:of|side\s+of)"),
+    ("same row", r"same\s+(?:row|horizontal\s+level|line)|horizontally\s+aligned"),
+    ("same column", r"same\s+column|vertically\s+aligned"),
+    ("left of", r"(?:to|on)\s+the\s+left\s+of|\bleft\s+(?:of|side\s+of)"),
+    ("right of", r"(?:to|on)\s+the\s+right\s+of|\bright\s+(?:of|side\s+of)"),
     ("above", r"\babove\b|\bover\b|\bon\s+top\s+of\b"),
     ("below", r"\bbelow\b|\bbeneath\b|\bunder(?:neath)?\b"),
 ]
+# Looser wording, read only when no explicit phrase is present ("A sits on the left").
+_RELATION_FALLBACKS = [
+    ("left of", r"\bleft\b"),
+    ("right of", r"\bright\b"),
+    ("above", r"\b(?:top|upper|higher)\b"),
+    ("below", r"\b(?:bottom|lower)\b"),
+]
 
 
-def parse_relation(text: str) -> str | None:
-    """The first relation phrase in `text` (by position), one of RELATIONS, or None."""
-    plain = _GROUNDING.sub(" ", text.lower())
+def _first_match(text: str, patterns: list[tuple[str, str]]) -> str | None:
     best: tuple[int, str] | None = None
-    for name, pattern in _RELATION_PATTERNS:
-        m = re.search(pattern, plain)
+    for name, pattern in patterns:
+        m = re.search(pattern, text)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), name)
     return best[1] if best else None
+
+
+def parse_relation(text: str) -> str | None:
+    """The relation a text states, one of RELATIONS, or None."""
+    plain = _GROUNDING.sub(" ", text.lower())
+    return _first_match(plain, _RELATION_PATTERNS) or _first_match(plain, _RELATION_FALLBACKS)
 
 
 def accuracy(predicted: Sequence[object | None], expected: Sequence[object | None]) -> float:

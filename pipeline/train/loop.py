@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
 from transformers import get_scheduler
 
 from pipeline.io.atomic import atomic_write_text
@@ -95,14 +96,30 @@ def _micro_batches(samples: list[Sample], batch_size: int, seed: int, epoch: int
     return [[samples[i] for i in order[j : j + batch_size]] for j in range(0, len(order), batch_size)]
 
 
-def _encode_batch(encoder: Encoder, batch: list[Sample], pad_id: int, skipped: list[str]) -> dict | None:
-    items = []
-    for sample in batch:
-        try:
-            items.append(encoder.encode_train(sample))
-        except (OSError, ValueError) as exc:  # unreadable image, too long: skip the sample, say why
-            skipped.append(f"{sample.id}: {exc}")
-    return pad_batch(items, pad_id) if items else None
+class _EncodeBatch:
+    """DataLoader collate: one micro-batch of Samples -> (model inputs or None, skipped reasons).
+    Picklable, so worker processes can encode the next batches while the model trains."""
+
+    def __init__(self, encoder: Encoder, pad_id: int) -> None:
+        self.encoder, self.pad_id = encoder, pad_id
+
+    def __call__(self, batch: list[Sample]) -> tuple[dict | None, list[str]]:
+        items, skipped = [], []
+        for sample in batch:
+            try:
+                items.append(self.encoder.encode_train(sample))
+            except (OSError, ValueError) as exc:  # unreadable image, too long: skip the sample, say why
+                skipped.append(f"{sample.id}: {exc}")
+        return (pad_batch(items, self.pad_id) if items else None), skipped
+
+
+def _loader(micro: list[list[Sample]], collate: _EncodeBatch, workers: int, pin: bool) -> DataLoader:
+    # batch_size=None: each element is already a micro-batch; order is kept, so resume stays exact.
+    # Its own generator: an iterator draws a worker seed, which must not advance the global RNG that
+    # dropout uses (a resumed run restores that RNG and has to see the same stream).
+    return DataLoader(micro, batch_size=None, shuffle=False, num_workers=workers, collate_fn=collate,
+                      pin_memory=pin, prefetch_factor=2 if workers else None,
+                      generator=torch.Generator().manual_seed(0))
 
 
 def _rewrite_loss_log(path: Path, upto_step: int) -> None:
@@ -160,10 +177,10 @@ def train(cfg: TrainConfig, tokenizer=None, keep_model: bool = False) -> TrainRe
         samples = samples[: cfg.limit]
     if not samples:
         raise ValueError(f"{cfg.data}: no training samples ({len(problems)} problems)")
-    encoder = Encoder(processor, cfg.max_length, cfg.crop_to_patches, cfg.max_patches)
     pad_id = processor.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = processor.tokenizer.eos_token_id
+    collate = _EncodeBatch(Encoder(processor, cfg.max_length, cfg.crop_to_patches, cfg.max_patches), pad_id)
 
     steps_per_epoch = math.ceil(math.ceil(len(samples) / cfg.batch_size) / cfg.grad_accum)
     total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
@@ -194,19 +211,21 @@ def train(cfg: TrainConfig, tokenizer=None, keep_model: bool = False) -> TrainRe
             # max_steps may ask for more steps than the epochs hold: keep reshuffling the data.
             micro = _micro_batches(samples, cfg.batch_size, cfg.seed, epoch)
             start = state.micro_in_epoch if epoch == state.epoch else 0
+            batches = iter(_loader(micro[start:], collate, cfg.num_workers, device.type == "cuda"))
             for first in range(start, len(micro), cfg.grad_accum):
-                group = micro[first : first + cfg.grad_accum]
+                group = min(cfg.grad_accum, len(micro) - first)
                 step_loss, n = 0.0, 0
-                for batch in group:
-                    inputs = _encode_batch(encoder, batch, pad_id, result.skipped)
+                for _ in range(group):
+                    inputs, skipped = next(batches)
+                    result.skipped += skipped
                     if inputs is None:
                         continue
-                    inputs = {k: v.to(device) for k, v in inputs.items()}
+                    inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
                     if "pixel_values" in inputs:
                         inputs["pixel_values"] = inputs["pixel_values"].to(load_dtype)
                     with torch.autocast(device.type, dtype=dtype, enabled=autocast):
                         loss = model(**inputs).loss
-                    scaler.scale(loss / len(group)).backward()
+                    scaler.scale(loss / group).backward()
                     step_loss += float(loss.detach())
                     n += 1
                 scaler.unscale_(optimizer)
@@ -216,7 +235,7 @@ def train(cfg: TrainConfig, tokenizer=None, keep_model: bool = False) -> TrainRe
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 state.global_step += 1
-                state.epoch, state.micro_in_epoch = epoch, first + len(group)
+                state.epoch, state.micro_in_epoch = epoch, first + group
                 steps_run += 1
                 mean = step_loss / max(n, 1)
                 result.losses.append(mean)

@@ -81,6 +81,10 @@ def test_mcq_options_from_question():
         ("B sits beneath A", "below"),
         ("They are in the same row.", "same row"),
         ("A and C share the same column", "same column"),
+        ("Panel B is on the left of panel A", "left of"),
+        ("A sits on the left, B on the right", "left of"),  # loose wording, first side named
+        ("The upper panel is A", "above"),
+        ("They are vertically aligned", "same column"),
         ("panels overlap", None),
     ],
 )

@@ -90,8 +90,9 @@ def test_full_finetune_learns_and_reloads_with_frozen_vision(internvl_export, ti
 
 def test_resume_restores_step_optimizer_and_reaches_same_weights(internvl_export, tiny_model, tmp_path):
     straight = tmp_path / "straight"
+    # One encoding worker: prefetching must not change the order a resumed run relies on.
     cfg = _config(internvl_export, tiny_model, straight, max_steps=4, save_every=2, keep_checkpoints=2,
-                  batch_size=3, grad_accum=2)
+                  batch_size=3, grad_accum=2, num_workers=1)
     train(cfg)
     assert [p.name for p in list_checkpoints(straight)] == ["step-0000002", "step-0000004"]
 
