@@ -50,6 +50,8 @@ def finetune(
     max_length: Annotated[int, typer.Option("--max-length", min=16, help="token limit per sample (samples whose image tokens exceed it are skipped)")] = 2048,
     max_patches: Annotated[Optional[int], typer.Option("--max-patches", min=1, help="max tiles per image (default: the model's image processor setting)")] = None,
     no_tiling: Annotated[bool, typer.Option("--no-tiling", help="one tile per image instead of InternVL's dynamic tiling")] = False,
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="recompute activations in the backward pass: less memory, about a third more compute")] = False,
+    num_workers: Annotated[int, typer.Option("--num-workers", min=0, help="processes that load and tile images for the next batches (0 = in the training loop)")] = 0,
     save_every: Annotated[int, typer.Option("--save-every", min=1, help="checkpoint every N optimizer steps")] = 50,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints", min=1, help="keep only the newest N checkpoints")] = 2,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the newest checkpoint in --out (step, optimizer, RNG)")] = False,
@@ -76,7 +78,8 @@ def finetune(
             tasks=task or [], eval_fraction=eval_fraction, limit=limit, epochs=epochs, max_steps=max_steps,
             batch_size=batch_size, grad_accum=grad_accum, lr=lr, weight_decay=weight_decay,
             warmup_steps=warmup_steps, max_length=max_length, crop_to_patches=not no_tiling,
-            max_patches=max_patches, save_every=save_every, keep_checkpoints=keep_checkpoints, resume=resume,
+            max_patches=max_patches, gradient_checkpointing=gradient_checkpointing, num_workers=num_workers,
+            save_every=save_every, keep_checkpoints=keep_checkpoints, resume=resume,
             device=device, dtype=dtype, seed=seed,
         )
     except ValidationError as exc:

@@ -51,6 +51,7 @@ class TrainConfig(BaseModel):
     max_patches: int | None = Field(
         None, ge=1, description="max tiles per image (default: the model's image processor setting)"
     )
+    gradient_checkpointing: bool = Field(False, description="recompute activations in backward to save memory")
     num_workers: int = Field(0, ge=0, description="processes that encode upcoming batches (0 = in the loop)")
     save_every: int = Field(50, ge=1, description="checkpoint every N optimizer steps")
     keep_checkpoints: int = Field(2, ge=1, description="keep only the newest N checkpoints")

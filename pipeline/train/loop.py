@@ -87,6 +87,9 @@ def build_trainable(cfg: TrainConfig, base: Path, device, dtype, resume_from: Pa
         if resume_from is not None:
             model = load_model(resume_from / "model", dtype, device)
         set_frozen(model, vision=cfg.freeze_vision, projector=cfg.freeze_projector, llm=cfg.freeze_llm)
+    if cfg.gradient_checkpointing:
+        # Non-reentrant checkpointing works with frozen inputs (LoRA) and replays the dropout RNG.
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 

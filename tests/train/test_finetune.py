@@ -132,3 +132,13 @@ def test_fresh_run_refuses_a_dir_with_checkpoints(internvl_export, tiny_model, t
     with pytest.raises(ValueError, match="already holds checkpoints"):
         train(cfg)
     assert train(cfg.model_copy(update={"resume": True})).global_step == 1  # nothing left to do
+
+
+def test_gradient_checkpointing_gives_the_same_training(internvl_export, tiny_model, tmp_path):
+    kw = dict(max_steps=3, batch_size=2, limit=6)
+    plain = train(_config(internvl_export, tiny_model, tmp_path / "plain", **kw))
+    ckpt = train(_config(internvl_export, tiny_model, tmp_path / "gc", gradient_checkpointing=True, **kw),
+                 keep_model=True)
+    flags = [m.gradient_checkpointing for _, m in ckpt.model.named_modules() if hasattr(m, "gradient_checkpointing")]
+    assert flags and all(flags)
+    assert ckpt.losses == pytest.approx(plain.losses, abs=1e-4)
