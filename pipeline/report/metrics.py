@@ -1,17 +1,21 @@
-"""The numbers behind the report, as pure functions of rows so each can be checked by hand.
+"""The numbers behind the report, as pure functions so each can be checked by hand.
 
-Distributions are returned raw (value lists, counters) and binned here; plotting lives in plots.py.
+Per task counts, rejects, leakage means, MCQ letters and duplicate rates come from pipeline.stats
+(shared with `pmc-instruct stats` and stats.json); this module adds what the page needs beyond them:
+row counts of every stage, distributions (histograms, lengths, modalities) and small reshapes.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.report.load import QA_STAGES, ReportData, Table
-from schemas import QARow, Reject, SummaryRow
+from pipeline.stats import DatasetStats
+from schemas import QARow, SummaryRow
 
 
 @dataclass(frozen=True)
@@ -50,47 +54,18 @@ def stage_counts(data: ReportData) -> list[StageCount]:
     return out
 
 
-def reject_task(reject: Reject, tasks: Iterable[str]) -> str | None:
-    """The QA task a reject belongs to: its stage is `qa.<task>`, or its item is a `<task>/...` QA id."""
-    task_set = set(tasks)
-    if reject.stage.startswith("qa."):
-        return reject.stage[3:]
-    head = reject.item.split("/", 1)[0]
-    return head if head in task_set and "/" in reject.item else None
+def reject_rows(stats: DatasetStats) -> list[tuple[str, str, int]]:
+    """(stage, reason, count) from pipeline.stats, most frequent first, ties by stage then reason."""
+    rows = [(stage, reason, n) for stage, reasons in stats.rejects_by_stage.items() for reason, n in reasons.items()]
+    return sorted(rows, key=lambda x: (-x[2], x[0], x[1]))
 
 
-@dataclass(frozen=True)
-class TaskCount:
-    task: str
-    generated: int | None
-    deleaked: int | None
-    final: int | None
-    train: int
-    eval: int
-    rejected: int
-
-
-def task_counts(data: ReportData) -> list[TaskCount]:
-    rejected = Counter(reject_task(r, data.tasks) for r in data.all_rejects())
-    out = []
-    for task in data.tasks:
-        sizes = {s: (len(data.qa[s][task]) if data.qa[s][task].built else None) for s in QA_STAGES}
-        splits = Counter(r.split for r in data.qa["final"][task].rows or [])
-        out.append(
-            TaskCount(task, sizes["qa"], sizes["deleaked"], sizes["final"], splits["train"], splits["eval"],
-                      rejected[task])
-        )
-    return out
-
-
-def rejects_by_reason(rejects: Iterable[Reject]) -> list[tuple[str, str, int]]:
-    """(stage, reason, count), most frequent first, ties by stage then reason."""
-    counts = Counter((r.stage, str(r.reason)) for r in rejects)
-    return sorted(((s, reason, n) for (s, reason), n in counts.items()), key=lambda x: (-x[2], x[0], x[1]))
-
-
-def reason_totals(rejects: Iterable[Reject]) -> Counter[str]:
-    return Counter(str(r.reason) for r in rejects)
+def reason_totals(stats: DatasetStats) -> list[tuple[str, int]]:
+    """Rejects per reason over all stages, most frequent first."""
+    totals: Counter[str] = Counter()
+    for reasons in stats.rejects_by_stage.values():
+        totals.update(reasons)
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def leakage_pairs(rows: Iterable[QARow]) -> tuple[list[float], list[float]]:
@@ -102,28 +77,30 @@ def leakage_pairs(rows: Iterable[QARow]) -> tuple[list[float], list[float]]:
 
 
 def histogram(values: Sequence[float], bins: int, lo: float, hi: float) -> list[int]:
-    """Counts in `bins` equal bins over [lo, hi]; the last bin is closed; values outside are clamped."""
+    """Counts in `bins` equal bins over [lo, hi]; the last bin is closed; values outside are clamped.
+
+    A value on a bin edge goes to the bin it opens, also when float division lands a hair below the
+    edge (0.6 / 0.1 is 5.999...): scores are written rounded, so edges are hit exactly and often.
+    """
     if bins < 1 or hi <= lo:
         raise ValueError(f"need bins >= 1 and hi > lo, got bins={bins}, lo={lo}, hi={hi}")
     counts = [0] * bins
     width = (hi - lo) / bins
     for v in values:
-        i = int((min(max(v, lo), hi) - lo) / width)
+        i = math.floor((min(max(v, lo), hi) - lo) / width + 1e-9)
         counts[min(i, bins - 1)] += 1
     return counts
 
 
-def letter_distribution(rows: Iterable[QARow]) -> dict[str, int]:
-    """Correct-letter counts of MCQ rows, listing every letter offered (zero when never correct)."""
-    counts: Counter[str] = Counter()
-    letters: set[str] = set()
-    for r in rows:
-        if r.answer_letter is None:
-            continue
-        counts[r.answer_letter] += 1
-        letters.update(chr(ord("A") + i) for i in range(len(r.options)))
-    letters.update(counts)
-    return {letter: counts[letter] for letter in sorted(letters)}
+def offered_letters(rows: Iterable[QARow]) -> set[str]:
+    """Every option letter MCQ rows offer, so letters that are never correct still show (as zero)."""
+    return {chr(ord("A") + i) for r in rows if r.answer_letter is not None for i in range(len(r.options))}
+
+
+def letter_distribution(counts: dict[str, int], offered: Iterable[str]) -> dict[str, int]:
+    """Correct-letter counts (from pipeline.stats) completed with zeros for offered letters."""
+    letters = set(counts) | set(offered)
+    return {letter: counts.get(letter, 0) for letter in sorted(letters)}
 
 
 def word_count(text: str) -> int:

@@ -70,6 +70,12 @@ def test_empty_folder_and_unreadable_table(tmp_path):
     (broken / "summaries" / "part-00000.parquet").write_bytes(b"not parquet at all")
     page = write_report(broken).read_text()
     assert "could not read summaries/" in page
+    # an unreadable rejects shard also breaks pipeline.stats: its sections say so, the rest renders
+    (broken / "rejects" / "ingest" / "part-00000.parquet").write_bytes(b"not parquet either")
+    page = write_report(broken).read_text()
+    assert "could not read rejects/ingest/" in page
+    assert "reject statistics unavailable" in page
+    assert 'alt="modality distribution"' not in page and 'id="gallery"' in page
 
 
 def test_missing_folder_is_an_error(tmp_path):
