@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=640)
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--prompts", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--skip-openai", action="store_true")
     args = parser.parse_args()

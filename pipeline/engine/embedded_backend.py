@@ -20,21 +20,22 @@ from pipeline.engine.stats import StatsCounter
 from pipeline.engine.types import ChatRequest, ErrorKind
 
 _MAX_ITEMS = 3
+_MAX_NEW_TOKENS = 512  # the 135M model rambles; longer answers are slower and no better
 
 
-def _string_slots(node: Any, root: dict[str, Any], mult: int = 1) -> int:
+def _string_slots(node: Any, root: dict[str, Any], items: int = _MAX_ITEMS, mult: int = 1) -> int:
     """How many strings a bounded answer can hold (arrays count maxItems times; $refs followed)."""
     if not isinstance(node, dict):
         return 0
     if "$ref" in node:
-        return _string_slots(root.get("$defs", {}).get(node["$ref"].split("/")[-1], {}), root, mult)
+        return _string_slots(root.get("$defs", {}).get(node["$ref"].split("/")[-1], {}), root, items, mult)
     if node.get("type") == "string":
         return mult
     if node.get("type") == "array":
-        return _string_slots(node.get("items", {}), root, mult * node.get("maxItems", _MAX_ITEMS))
+        return _string_slots(node.get("items", {}), root, items, mult * node.get("maxItems", items))
     options = node.get("anyOf", [])
-    return sum(_string_slots(v, root, mult) for v in node.get("properties", {}).values()) + max(
-        [_string_slots(o, root, mult) for o in options] or [0])
+    return sum(_string_slots(v, root, items, mult) for v in node.get("properties", {}).values()) + max(
+        [_string_slots(o, root, items, mult) for o in options] or [0])
 
 
 class EmbeddedBackend:
@@ -60,15 +61,23 @@ class EmbeddedBackend:
 
     # -- grammar -----------------------------------------------------------------------------
     def _schema_text(self, req: ChatRequest, max_new: int) -> str:
+        """The bounded schema the grammar enforces, sized so a complete answer fits in max_new tokens.
+        Each string costs ~3 tokens of syntax (quotes, comma) plus ~1 token per 3 characters, each
+        property ~5 tokens of key; arrays get fewer items when the budget is small."""
         if req.output_model is None:
             return ""
-        schema = bounded_schema(req.output_model, max_string=10_000, max_items=_MAX_ITEMS)
-        slots = max(1, _string_slots(schema, schema))
-        # Keep the whole answer inside max_new tokens: ~2 characters a token for free text, after
-        # reserving tokens for keys and JSON syntax.
-        per_string = max(8, int((max_new - 20) * 1.8 / slots))
-        return json.dumps(bounded_schema(req.output_model, max_string=per_string, max_items=_MAX_ITEMS),
-                          sort_keys=True)
+        n_props = max(1, len(json.dumps(req.output_model.model_json_schema()).split('"type"')) - 1)
+        chosen = None
+        for items in range(_MAX_ITEMS, 0, -1):
+            schema = bounded_schema(req.output_model, max_string=10_000, max_items=items)
+            slots = max(1, _string_slots(schema, schema, items))
+            room = max_new - 8 - 5 * n_props - 3 * slots
+            per_string = room * 3 // slots
+            chosen = (items, max(4, per_string))
+            if per_string >= 12:
+                break
+        items, per_string = chosen
+        return json.dumps(bounded_schema(req.output_model, max_string=per_string, max_items=items), sort_keys=True)
 
     def _grammar(self, lm: LoadedModel, schema_text: str):
         import xgrammar as xgr
@@ -88,7 +97,7 @@ class EmbeddedBackend:
         for job in jobs:
             req = job.req
             s = req.sampling
-            max_new = max(1, min(s.max_tokens, self.role.max_tokens_cap))
+            max_new = max(1, min(s.max_tokens, self.role.max_tokens_cap, _MAX_NEW_TOKENS))
             chat = [{"role": m.role, "content": m.text} for m in req.messages]
             prompt = lm.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
             n_tokens = len(lm.tokenizer(prompt, add_special_tokens=False)["input_ids"])
