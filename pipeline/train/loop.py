@@ -73,8 +73,9 @@ def resolve_base_model(cfg: TrainConfig, tokenizer=None) -> Path:
 
 
 def build_trainable(cfg: TrainConfig, base: Path, device, dtype, resume_from: Path | None):
-    model = load_model(base, dtype, device)
+    """The model to train: base + new or checkpointed LoRA adapters, or the (checkpointed) full model."""
     if cfg.mode == "lora":
+        model = load_model(base, dtype, device)
         if resume_from is not None:
             from peft import PeftModel
 
@@ -84,8 +85,7 @@ def build_trainable(cfg: TrainConfig, base: Path, device, dtype, resume_from: Pa
                              train_vision=not cfg.freeze_vision, train_projector=not cfg.freeze_projector)
         model.to(device)
     else:
-        if resume_from is not None:
-            model = load_model(resume_from / "model", dtype, device)
+        model = load_model(resume_from / "model" if resume_from is not None else base, dtype, device)
         set_frozen(model, vision=cfg.freeze_vision, projector=cfg.freeze_projector, llm=cfg.freeze_llm)
     if cfg.gradient_checkpointing:
         # Non-reentrant checkpointing works with frozen inputs (LoRA) and replays the dropout RNG.

@@ -126,12 +126,17 @@ def test_config_needs_exactly_one_model_source(tmp_path):
         TrainConfig(data=tmp_path, output_dir=tmp_path, model=tmp_path, tiny=True)
 
 
-def test_fresh_run_refuses_a_dir_with_checkpoints(internvl_export, tiny_model, tmp_path):
-    cfg = _config(internvl_export, tiny_model, tmp_path / "r", max_steps=1, save_every=1)
-    train(cfg)
+def test_fresh_run_refuses_a_dir_with_checkpoints_and_full_mode_resumes(internvl_export, tiny_model, tmp_path):
+    cfg = _config(internvl_export, tiny_model, tmp_path / "r", mode="full", max_steps=1, save_every=1)
+    first = train(cfg)
     with pytest.raises(ValueError, match="already holds checkpoints"):
         train(cfg)
-    assert train(cfg.model_copy(update={"resume": True})).global_step == 1  # nothing left to do
+    more = train(cfg.model_copy(update={"resume": True, "max_steps": 2}))
+    assert more.global_step == 2 and len(more.losses) == 1
+    # Step 2 starts from the step-1 weights, not from the base model: its loss is already lower.
+    assert more.losses[0] < first.losses[0]
+    opt = torch.load(tmp_path / "r" / "checkpoints" / "step-0000002" / "optimizer.pt", weights_only=False)
+    assert {float(st["step"]) for st in opt["state"].values()} == {2.0}
 
 
 def test_gradient_checkpointing_gives_the_same_training(internvl_export, tiny_model, tmp_path):
