@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.report.thumbs import ThumbError, norm_box, thumbnail
+from pipeline.report.thumbs import INPUT_SIDE, ThumbError, norm_box, thumbnail
 from schemas import Box, Figure, Provenance, QARow
 
 
@@ -36,22 +37,29 @@ class Example:
     option_letters: list[str] = field(default_factory=list)
 
 
-def select(rows: Sequence[QARow], limit: int) -> list[QARow]:
-    """Up to `limit` rows in qa_id order, one per figure first so the gallery shows variety."""
-    ordered = sorted(rows, key=lambda r: r.qa_id)
+def select(rows: Sequence[QARow], limit: int, shown: set[str] | None = None) -> list[QARow]:
+    """Up to `limit` rows, preferring figures not yet in the gallery (`shown`, updated), then one row
+    per figure, then any. Rows are taken in a stable pseudo-random order (by a hash of the qa_id) so
+    the gallery samples the whole dataset rather than its alphabetically first articles."""
+    shown = set() if shown is None else shown
+    ordered = sorted(rows, key=lambda r: hashlib.sha1(r.qa_id.encode()).hexdigest())
     picked: list[QARow] = []
-    seen: set[str] = set()
-    for r in ordered:
-        if len(picked) >= limit:
-            break
-        if r.figure_id not in seen:
-            picked.append(r)
-            seen.add(r.figure_id)
-    for r in ordered:
-        if len(picked) >= limit:
-            break
-        if r not in picked:
-            picked.append(r)
+    ids: set[str] = set()
+    figures: set[str] = set()
+    passes = (
+        lambda r: r.figure_id not in figures and r.figure_id not in shown,
+        lambda r: r.figure_id not in figures,
+        lambda r: True,
+    )
+    for wanted in passes:
+        for r in ordered:
+            if len(picked) >= limit:
+                break
+            if r.qa_id not in ids and wanted(r):
+                picked.append(r)
+                ids.add(r.qa_id)
+                figures.add(r.figure_id)
+    shown |= figures
     return sorted(picked, key=lambda r: r.qa_id)
 
 
@@ -93,6 +101,34 @@ def _figure_image(row: QARow, figure: Figure | None, out_dir: Path) -> Image | N
     return Image(caption, uri)
 
 
+def _input_images(row: QARow, figure_path: Path | None, out_dir: Path, letters: list[str],
+                  figure_shown: bool) -> tuple[list[Image], str | None]:
+    """Model inputs other than the full figure, and a note on those left out.
+
+    Image-choice MCQ inputs (one option per image) are always shown, named by option with the right
+    one marked. Other crops repeat the panels highlighted on the figure, so they are only shown when
+    the figure itself cannot be (this keeps the page small).
+    """
+    per_image_options = len(row.options) == len(row.image_paths) > 1
+    extra = [(i, _resolve(p, out_dir)) for i, p in enumerate(row.image_paths)]
+    extra = [(i, p) for i, p in extra if p != figure_path]
+    if not extra:
+        return [], None
+    if figure_shown and not per_image_options:
+        return [], f"model input: {len(extra)} panel crop(s), highlighted on the figure"
+    images = []
+    for i, path in extra:
+        caption = f"<image> {i + 1}"
+        correct = per_image_options and letters[i] == row.answer_letter
+        if per_image_options:
+            caption += f" = {letters[i]}" + (" (correct)" if correct else "")
+        try:
+            images.append(Image(caption, thumbnail(path, max_side=INPUT_SIDE), correct=correct))
+        except ThumbError as exc:
+            images.append(Image(caption, None, str(exc), correct=correct))
+    return images, None
+
+
 def example(row: QARow, figure: Figure | None, out_dir: Path) -> Example:
     images: list[Image] = []
     fig_img = _figure_image(row, figure, out_dir)
@@ -100,21 +136,10 @@ def example(row: QARow, figure: Figure | None, out_dir: Path) -> Example:
         images.append(fig_img)
     figure_path = _resolve(figure.image_path, out_dir) if figure and figure.image_path else None
     letters = [chr(ord("A") + i) for i in range(len(row.options))]
-    # Image-choice MCQs (one option per image): name each image's option and mark the right one.
-    per_image_options = len(row.options) == len(row.image_paths) > 1
-    # Model inputs other than the full figure (panel crops) are shown as they are.
-    for i, path in enumerate(row.image_paths):
-        resolved = _resolve(path, out_dir)
-        if resolved == figure_path:
-            continue
-        caption = f"<image> {i + 1}"
-        correct = per_image_options and letters[i] == row.answer_letter
-        if per_image_options:
-            caption += f" = {letters[i]}" + (" (correct)" if correct else "")
-        try:
-            images.append(Image(caption, thumbnail(resolved, max_side=260), correct=correct))
-        except ThumbError as exc:
-            images.append(Image(caption, None, str(exc), correct=correct))
+    inputs, left_out = _input_images(row, figure_path, out_dir, letters, bool(fig_img and fig_img.uri))
+    images += inputs
+    if left_out and images:
+        images[0].caption += f" \u00b7 {left_out}"
     if not images:
         images.append(Image(row.figure_id, None, f"figure {row.figure_id} is not in figures/ and the row has no image"))
     provs = [provenance_view("generation", row.provenance)]
@@ -123,5 +148,6 @@ def example(row: QARow, figure: Figure | None, out_dir: Path) -> Example:
     return Example(row, images, provs, letters)
 
 
-def examples(rows: Sequence[QARow], figures: dict[str, Figure], out_dir: Path, limit: int) -> list[Example]:
-    return [example(r, figures.get(r.figure_id), out_dir) for r in select(rows, limit)]
+def examples(rows: Sequence[QARow], figures: dict[str, Figure], out_dir: Path, limit: int,
+             shown: set[str] | None = None) -> list[Example]:
+    return [example(r, figures.get(r.figure_id), out_dir) for r in select(rows, limit, shown)]

@@ -131,9 +131,10 @@ def modalities(data: ReportData) -> dict:
 
 def gallery(data: ReportData, limit: int) -> list[dict]:
     figures = {f.figure_id: f for f in data.figures.rows or []}
+    shown: set[str] = set()  # figures already in the gallery: later tasks prefer others
     out = []
     for task in data.tasks:
         table = data.latest_qa(task)
         out.append({"task": task, "table": table.name, "note": table.note, "n": len(table),
-                    "examples": examples(table.rows or [], figures, data.out_dir, limit)})
+                    "examples": examples(table.rows or [], figures, data.out_dir, limit, shown)})
     return out

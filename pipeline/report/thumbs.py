@@ -14,8 +14,9 @@ from schemas import Box
 
 PANEL_COLOUR = (40, 110, 220)  # every detected/supplied panel
 HIGHLIGHT_COLOUR = (235, 20, 140)  # the panels (boxes) the question is about
-MAX_SIDE = 520
-JPEG_QUALITY = 78
+MAX_SIDE = 420
+INPUT_SIDE = 220  # panel crops and other extra model inputs, shown small
+JPEG_QUALITY = 70
 
 
 class ThumbError(Exception):

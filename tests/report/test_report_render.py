@@ -83,12 +83,17 @@ def test_missing_folder_is_an_error(tmp_path):
         write_report(tmp_path / "absent")
 
 
-def test_gallery_prefers_distinct_figures():
-    rows = [qa(qa_id=f"t/{fig}/{n}") for fig, n in [("f1", 0), ("f1", 1), ("f1", 2), ("f2", 0)]]
+def test_gallery_prefers_distinct_and_unshown_figures():
+    rows = [qa(qa_id=f"t/{fig}/{n}") for fig, n in [("f1", 0), ("f1", 1), ("f1", 2), ("f2", 0), ("f3", 0)]]
     rows = [r.model_copy(update={"figure_id": r.qa_id.split("/")[1]}) for r in rows]
-    assert [r.qa_id for r in select(rows, 2)] == ["t/f1/0", "t/f2/0"]
-    assert [r.qa_id for r in select(rows, 3)] == ["t/f1/0", "t/f1/1", "t/f2/0"]
-    assert select(rows, 0) == []
+    two = select(rows, 3)
+    assert sorted(r.figure_id for r in two) == ["f1", "f2", "f3"]  # one per figure before repeats
+    assert [r.qa_id for r in two] == sorted(r.qa_id for r in two)  # shown in id order
+    assert len({r.qa_id for r in select(rows, 5)}) == 5 and select(rows, 0) == []
+    shown = {"f1", "f2"}
+    assert [r.qa_id for r in select(rows, 1, shown)] == ["t/f3/0"]  # a figure no earlier task showed
+    assert shown == {"f1", "f2", "f3"}
+    assert select(rows, 2) == select(list(reversed(rows)), 2)  # stable, whatever the input order
 
 
 def _decode(uri: str) -> Image.Image:
