@@ -134,3 +134,26 @@ def test_library_does_not_import_prefect(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_gallery_card_images(full_out):
+    from pipeline.report.gallery import example
+    from pipeline.report.load import load_report_data
+
+    data = load_report_data(full_out)
+    figures = {f.figure_id: f for f in data.figures.rows}
+    fig = figures["PMC1/f1"]
+    crop = str(full_out / "crops" / "PMC1_f1_B.png")
+    row = qa(qa_id="single_panel_qa/PMC1/f1/0").model_copy(
+        update={"figure_id": fig.figure_id, "image_paths": [crop], "panel_labels": ["B"]})
+    # a crop of a highlighted panel is not repeated: one image, with a note
+    card = example(row, fig, full_out)
+    assert [i.uri is not None for i in card.images] == [True]
+    assert "model input: 1 panel crop(s), highlighted on the figure" in card.images[0].caption
+    # without the figure the crop is what the card shows
+    card = example(row, None, full_out)
+    assert len(card.images) == 1 and card.images[0].uri and card.images[0].caption == "<image> 1"
+    # a missing image file becomes an explanation, not a broken <img>
+    gone = fig.model_copy(update={"image_path": str(full_out / "nowhere.png")})
+    card = example(row.model_copy(update={"image_paths": []}), gone, full_out)
+    assert card.images[0].uri is None and "does not exist" in card.images[0].error
