@@ -40,13 +40,13 @@ class PageResult:
     body_text: str = ""
 
 
-def open_report(html: Path, screenshot: Path) -> PageResult:
+def open_report(html: Path, screenshot: Path, chromium: str | None = None) -> PageResult:
     from playwright.sync_api import sync_playwright
 
     url = html.resolve().as_uri()
     result = PageResult()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium or chromium_path(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", lambda m: m.type == "error" and result.console_errors.append(m.text))

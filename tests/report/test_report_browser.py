@@ -7,21 +7,26 @@ from pathlib import Path
 import pytest
 
 from pipeline.report import write_report
-from .browser import open_report
+from .browser import chromium_path, open_report
 from .dataset import HOSTILE, build_dataset
 
 SECTIONS = ["counts", "tasks", "rejects", "leakage", "mcq-letters", "lengths", "modalities", "gallery"]
 
 
 @pytest.fixture(scope="module")
-def full_report(tmp_path_factory) -> Path:
+def chromium() -> str:
+    return chromium_path()  # skips (or fails under CI=true) before any rendering work
+
+
+@pytest.fixture(scope="module")
+def full_report(chromium, tmp_path_factory) -> Path:
     out = build_dataset(tmp_path_factory.mktemp("report-full") / "out")
     return write_report(out, max_examples_per_task=6)
 
 
-def test_full_report_in_browser(full_report: Path, tmp_path: Path):
+def test_full_report_in_browser(chromium: str, full_report: Path, tmp_path: Path):
     shot = tmp_path / "report-full.png"
-    page = open_report(full_report, shot)
+    page = open_report(full_report, shot, chromium)
     assert page.console_errors == []
     assert page.page_errors == []
     assert page.requests == [], "the report must be self-contained and fetch nothing"
@@ -39,9 +44,9 @@ def test_full_report_in_browser(full_report: Path, tmp_path: Path):
     assert shot.stat().st_size > 10_000
 
 
-def test_partial_report_in_browser(tmp_path: Path):
+def test_partial_report_in_browser(chromium: str, tmp_path: Path):
     out = build_dataset(tmp_path / "out", stages=1)
-    page = open_report(write_report(out), tmp_path / "report-stage1.png")
+    page = open_report(write_report(out), tmp_path / "report-stage1.png", chromium)
     assert page.console_errors == [] and page.page_errors == [] and page.requests == []
     assert page.section_ids == SECTIONS
     assert all(i["naturalWidth"] > 0 for i in page.images)
