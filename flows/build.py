@@ -42,7 +42,7 @@ from pipeline.stages.base import Stage
 from pipeline.stages.runner import ShardOutcome
 
 
-@task(name="ingest", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="ingest", task_run_name="ingest", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def ingest_task(config: BuildConfig) -> StepReport:
     return run_ingest_step(config)
 
@@ -84,7 +84,8 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         log.info("%d figure shards; limit=%s; perception mode: %s", len(ctx.shards), config.limit,
                  config.perception_mode)
         for stage in stage_plan(config):  # stages in dependency order; shards of one stage in parallel
-            futures = stage_shard_task.map(unmapped(stage), ctx.shards, ctx=unmapped(ctx), engine=unmapped(engine))
+            futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=ctx.shards,
+                                           engine=unmapped(engine))
             outcomes = [f.result() for f in futures]
             steps.append(stage_report_task(stage, ctx, outcomes))
         for step in step_plan(config):

@@ -196,8 +196,16 @@ class SharedEngine:
 
     def close(self) -> None:
         aclose = getattr(self.inner, "aclose", None)
-        if aclose is not None:
+        if aclose is None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             asyncio.run(aclose())
+        else:  # inside a running loop (an async caller): close on a private loop in a thread
+            worker = threading.Thread(target=lambda: asyncio.run(aclose()))
+            worker.start()
+            worker.join()
 
 
 def open_engine(config: BuildConfig) -> SharedEngine:
