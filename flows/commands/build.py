@@ -15,7 +15,10 @@ console = Console()
 
 def _prefect_env(out: Path) -> None:
     # Must run before prefect is imported: it reads its settings once, at import.
-    os.environ.setdefault("PREFECT_HOME", str((out / ".prefect").resolve()))
+    if "PREFECT_HOME" not in os.environ:
+        home = (out / ".prefect").resolve()
+        home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level itself
+        os.environ["PREFECT_HOME"] = str(home)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

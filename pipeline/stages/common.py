@@ -30,13 +30,14 @@ def clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    head = text[: max(0, limit - 3)]
+    head = text[: max(0, limit - 4)]  # room for " ..."
     sentences = _SENTENCE_END.split(head)
     if len(sentences) > 1:
         kept = " ".join(sentences[:-1])
         if len(kept) >= limit // 2:
             return kept + " ..."
-    cut = head.rsplit(" ", 1)[0] if " " in head else head
+    whole_word = text[len(head)] == " "  # head ends exactly at a word boundary
+    cut = head if whole_word or " " not in head else head.rsplit(" ", 1)[0]
     return cut + " ..."
 
 
