@@ -78,7 +78,9 @@ def build(
     from flows.build import build_dataset
     from pipeline.build import BuildConfig, all_names
     from pipeline.engine.settings import load_settings
+    from pipeline.ingest import InputFolderError
     from pipeline.ingest.config import IngestConfig
+    from pipeline.io.layout import LayoutMismatch
 
     names = [n.strip() for item in stages or [] for n in item.split(",") if n.strip()] or None
     unknown = set(names or ()) - set(all_names())
@@ -89,7 +91,11 @@ def build(
     cfg = BuildConfig(input_dir=input.resolve(), out_dir=out.resolve(), stages=names, limit=limit,
                       no_cache=no_cache, max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
                       engine=settings)
-    report = build_dataset(cfg)
+    try:
+        report = build_dataset(cfg)
+    except (InputFolderError, LayoutMismatch, FileNotFoundError) as exc:  # the run cannot start
+        console.print(f"[red]build failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
     console.print(summary_table(report))
     console.print(f"Parquet shards: {cfg.out_dir}/<table>/part-*.parquet "
                   f"({', '.join(s.output for s in report.steps if s.output)}); rejects: {cfg.out_dir}/rejects/")

@@ -108,3 +108,12 @@ def test_cli_build_prints_summary_and_paths(build_input, fake_server, tmp_path):
 
     bad = CliRunner().invoke(app, [*args[:7], "--stages", "summary,nonsense"])
     assert bad.exit_code == 2 and "nonsense" in bad.output
+
+
+def test_cli_build_on_an_empty_input_folder_fails_cleanly(tmp_path):
+    from flows.cli import app
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["build", "--input", str(empty), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "build failed" in result.output
