@@ -35,6 +35,7 @@ class RejectReason(StrEnum):
     MCQ_IMBALANCE = "mcq-imbalance"
     ANSWER_EMPTY = "answer-empty"
     ANSWER_LENGTH = "answer-length"
+    ANSWER_DEGENERATE = "answer-degenerate"  # looping or repetitive text (small-model failure mode)
     NEAR_DUPLICATE = "near-duplicate"
     SPLIT_OVERLAP = "split-overlap"
     # infrastructure

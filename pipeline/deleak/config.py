@@ -12,5 +12,5 @@ class DeleakConfig(BaseModel):
     min_rewrite_words: int = Field(5, ge=0, description="shorter rewrites count as unusable (no background left)")
     redact_drop_share: float = Field(0.5, gt=0.0, le=1.0, description="drop sentences holding this share of the answer")
     temperature: float = Field(0.0, ge=0.0)
-    max_tokens: int = Field(384, ge=16)
+    max_tokens: int = Field(256, ge=16)
     seed: int = 0

@@ -1,8 +1,12 @@
-"""Answer gate: an answer must be present and within length bounds (words; MCQ answers are exempt
-from the minimum since "B. Image-2" is a complete answer)."""
+"""Answer gate: an answer must be present, within length bounds (words; MCQ answers are exempt from
+the minimum since "B. Image-2" is a complete answer) and not degenerate: an answer of at least
+`degenerate_min_words` words whose distinct-word share is below `min_distinct_share`, or that repeats
+one word 3-gram three times or more, is the looping text small models produce, not an answer."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
@@ -15,6 +19,23 @@ class AnswerConfig(BaseModel):
     min_words: int = Field(1, ge=1)
     max_words: int = Field(120, ge=1)
     max_words_by_task: dict[str, int] = Field(default_factory=dict)
+    degenerate_min_words: int = Field(12, ge=3)
+    min_distinct_share: float = Field(0.5, ge=0.0, le=1.0)
+
+
+def degenerate(answer: str, config: AnswerConfig) -> str | None:
+    """Why the answer looks like looping text, or None."""
+    words = re.findall(r"\w+", answer.lower())
+    if len(words) < config.degenerate_min_words:
+        return None
+    share = len(set(words)) / len(words)
+    if share < config.min_distinct_share:
+        return f"only {share:.0%} of its {len(words)} words are distinct"
+    grams = Counter(zip(words, words[1:], words[2:]))
+    gram, count = grams.most_common(1)[0]
+    if count >= 3:
+        return f"the phrase {' '.join(gram)!r} repeats {count} times"
+    return None
 
 
 class AnswerGate(Gate):
@@ -35,6 +56,8 @@ class AnswerGate(Gate):
                     self.reject(row, RejectReason.ANSWER_LENGTH,
                                 f"answer has {words} words, allowed {self.config.min_words}-{limit}")
                 )
+            elif (why := degenerate(row.answer, self.config)) is not None:
+                rejects.append(self.reject(row, RejectReason.ANSWER_DEGENERATE, why))
             else:
                 kept.append(row)
         return kept, rejects

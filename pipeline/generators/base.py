@@ -1,7 +1,9 @@
 """The generator base: a Stage that reads one shard's figures and stage 1-3 rows and writes QARows.
 
-A subclass sets `task` and `template`, implements `plan_figure` (work items for one figure) and
+A subclass sets `task` and `prompt`, implements `plan_figure` (work items for one figure) and
 `finish` (model result -> QARow or Reject). Name, output table and inputs follow from `task`.
+Per-shard planning state lives in a `ShardPlan` passed down, never on the stage object, so one
+stage instance may plan several shards at once (threads).
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ class FigureBundle:
         return [lbl for lbl in order + extra if lbl in self.panel_perception]
 
 
+@dataclass
+class ShardPlan:
+    """What planning one shard may share between figures: all bundles, plus generator scratch state."""
+
+    name: str
+    bundles: list[FigureBundle]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
 def bundles(inputs: ShardInputs) -> list[FigureBundle]:
     summaries = {r.figure_id: r for r in inputs.table("summaries", SummaryRow)}
     knowledge = {r.figure_id: r for r in inputs.table("knowledge", KnowledgeRow)}
@@ -80,6 +91,7 @@ def clip(text: str | None, limit: int) -> str:
 class Generator(Stage):
     task: ClassVar[str]
     prompt: ClassVar[str | None] = None  # name of the prompt template under prompts/
+    max_tokens_cap: ClassVar[int | None] = None  # outputs known to be short (a question, a phrase)
     input_tables = ("figures", "summaries", "knowledge", "perception")
     row_model = QARow
 
@@ -113,17 +125,12 @@ class Generator(Stage):
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         if self.count <= 0:
             return
-        for bundle in self.shard_bundles_of(inputs):
-            yield from self.plan_figure(bundle)
-
-    def shard_bundles_of(self, inputs: ShardInputs) -> list[FigureBundle]:
-        """The shard's figures with their stage 1-3 rows (computed once per ShardInputs)."""
-        if getattr(self, "_bundles_for", None) is not inputs:
-            self._bundles_for, self._bundles = inputs, bundles(inputs)
-        return self._bundles
+        shard = ShardPlan(inputs.shard, bundles(inputs))
+        for bundle in shard.bundles:
+            yield from self.plan_figure(bundle, shard)
 
     @abstractmethod
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         ...
 
     def request(self, key: str, images: list[str] | None = None, **variables: Any) -> ChatRequest:
@@ -132,7 +139,11 @@ class Generator(Stage):
             key,
             images=images if send else None,
             role="vision" if send else "text",
-            sampling=Sampling(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed),
+            sampling=Sampling(
+                temperature=self.config.temperature,
+                max_tokens=min(self.config.max_tokens, self.max_tokens_cap or self.config.max_tokens),
+                seed=self.config.seed,
+            ),
             **variables,
         )
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan
 from pipeline.generators.registry import register
 from pipeline.geometry import internvl_ref, relation
 from pipeline.stages.base import WorkItem
@@ -44,6 +44,7 @@ def ground(question: str, a: Panel, b: Panel) -> str:
 class BBoxQA(Generator):
     task = "bbox_qa"
     prompt = "bbox_qa"
+    max_tokens_cap = 64
 
     def pairs(self, bundle: FigureBundle) -> list[tuple[Panel, Panel]]:
         """Up to `count` distinct panel pairs with a usable (non-coincident) relation, seeded order."""
@@ -56,7 +57,7 @@ class BBoxQA(Generator):
         rng.shuffle(candidates)
         return [(a, b) if rng.random() < 0.5 else (b, a) for a, b in candidates[: self.count]]
 
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         if not fig.has_image or not fig.image_path:
             yield self.reject(self.qa_id(fig, 0), fig, RejectReason.IMAGE_MISSING, f"{fig.figure_id}: the figure has no image")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan
 from pipeline.generators.registry import register
 from pipeline.stages.base import WorkItem
 from schemas import QARow, Reject, RejectReason
@@ -18,7 +18,7 @@ class CompoundQA(Generator):
     task = "compound_qa"
     prompt = "compound_qa"
 
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         key0 = self.qa_id(fig, 0)
         if not fig.has_image or not fig.image_path:

@@ -27,7 +27,7 @@ class GenerationConfig(BaseModel):
     max_prompt_chars: int = Field(1200, ge=100, description="each text field in a prompt is cut to this")
     send_images: bool = Field(False, description="attach images to generator requests (needs a vision model)")
     temperature: float = Field(0.0, ge=0.0)
-    max_tokens: int = Field(256, ge=16)
+    max_tokens: int = Field(160, ge=16, description="per request; generators with short outputs cap it lower")
     bbox_tolerance: float = Field(0.05, ge=0.0, le=0.5, description="same row/column tolerance, fraction of image")
     bbox_use_model: bool = Field(True, description="let the model phrase bbox questions (geometry gives the answer)")
     multi_panel_max: int = Field(3, ge=2, le=3)

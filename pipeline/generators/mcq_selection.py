@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterable
 
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator, clip
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan, clip
 from pipeline.generators.conversation import LETTERS, mcq_answer
 from pipeline.generators.registry import register
 from pipeline.generators.shuffle import balanced_slot
-from pipeline.stages.base import ShardInputs, WorkItem
+from pipeline.stages.base import WorkItem
 from schemas import Method, Provenance, QARow, Reject, RejectReason
 
 RULE_TEMPLATE = "mcq_selection.rule"
@@ -28,8 +28,8 @@ NAMES_A_PANEL = re.compile(r"\b(panel|image-?\d|figure)\b", re.I)
 
 
 def rule_phrase(text: str) -> str:
-    words = LABEL_PREFIX.sub("", clip(text, 400)).rstrip(" .;:").split()
-    return " ".join(words[:12])
+    words = LABEL_PREFIX.sub("", clip(text, 400)).split()
+    return " ".join(words[:12]).rstrip(" .,;:…")
 
 
 def lower_first(phrase: str) -> str:
@@ -43,17 +43,18 @@ def lower_first(phrase: str) -> str:
 class MCQSelection(Generator):
     task = "mcq_selection"
     prompt = "mcq_selection"
+    max_tokens_cap = 48
 
-    def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
-        self._index = 0  # position of the next MCQ in this shard, for the balanced letter shuffle
-        self._scope = inputs.shard
-        self._pool: list[tuple[str, str]] = []  # (figure id, crop path) of every panel crop in the shard
-        for bundle in self.shard_bundles_of(inputs):
-            for row in bundle.panel_perception.values():
-                self._pool.append((bundle.figure.figure_id, row.image_path))
-        yield from super().plan(inputs)
+    @staticmethod
+    def pool(shard: ShardPlan) -> list[tuple[str, str]]:
+        """(figure id, crop path) of every panel crop in the shard, built once per shard."""
+        if "pool" not in shard.state:
+            shard.state["pool"] = [
+                (b.figure.figure_id, row.image_path) for b in shard.bundles for row in b.panel_perception.values()
+            ]
+        return shard.state["pool"]
 
-    def distractors(self, bundle: FigureBundle, target: str, k: int) -> list[str]:
+    def distractors(self, bundle: FigureBundle, target: str, k: int, pool: list[tuple[str, str]]) -> list[str]:
         fig = bundle.figure
         rng = self.rng(fig.figure_id, target)
         target_path = bundle.panel_perception[target].image_path
@@ -64,18 +65,18 @@ class MCQSelection(Generator):
             if path != target_path and path not in picked:
                 picked.append(path)
         tries = 0
-        while len(picked) < k and tries < 20 * k and len(self._pool) > 1:
+        while len(picked) < k and tries < 20 * k and len(pool) > 1:
             tries += 1
-            owner, path = self._pool[rng.randrange(len(self._pool))]
+            owner, path = pool[rng.randrange(len(pool))]
             if owner != fig.figure_id and path != target_path and path not in picked:
                 picked.append(path)
         if len(picked) < k:  # small shard: walk the whole pool in a seeded order
-            rest = [p for o, p in self._pool if o != fig.figure_id and p != target_path and p not in picked]
+            rest = [p for o, p in pool if o != fig.figure_id and p != target_path and p not in picked]
             rng.shuffle(rest)
             picked.extend(dict.fromkeys(rest))
         return picked[:k]
 
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         labels = bundle.panels_with_crops()
         n_opt = self.config.mcq_options
@@ -86,15 +87,16 @@ class MCQSelection(Generator):
         for n in range(min(self.count, len(labels))):
             target = labels[n]
             key = self.qa_id(fig, n)
-            wrong = self.distractors(bundle, target, n_opt - 1)
+            wrong = self.distractors(bundle, target, n_opt - 1, self.pool(shard))
             if len(wrong) < n_opt - 1:
                 yield self.reject(
                     key, fig, RejectReason.NO_PANELS,
                     f"{key}: only {len(wrong)} distractor crop(s) in this figure and shard, {n_opt - 1} needed",
                 )
                 continue
-            slot = balanced_slot(self.config.seed, self._scope, self._index, n_opt)
-            self._index += 1
+            # position of this MCQ among the shard's MCQs drives the balanced letter shuffle
+            index = shard.state["mcq_index"] = shard.state.get("mcq_index", -1) + 1
+            slot = balanced_slot(self.config.seed, shard.name, index, n_opt)
             images = wrong[:slot] + [bundle.panel_perception[target].image_path] + wrong[slot:]
             perc = bundle.panel_perception[target]
             request = self.request(

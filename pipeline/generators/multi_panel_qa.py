@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan
 from pipeline.generators.registry import register
 from pipeline.stages.base import WorkItem
 from schemas import QARow, Reject, RejectReason
@@ -23,7 +23,7 @@ class MultiPanelQA(Generator):
         picked = set(rng.sample(labels, k))
         return [lbl for lbl in labels if lbl in picked]  # keep reading order
 
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         if len(bundle.panels_with_crops()) < 2:
             yield self.reject(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan
 from pipeline.generators.registry import register
 from pipeline.stages.base import WorkItem
 from schemas import QARow, Reject, RejectReason
@@ -18,7 +18,7 @@ class SinglePanelQA(Generator):
     task = "single_panel_qa"
     prompt = "single_panel_qa"
 
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         labels = bundle.panels_with_crops()
         if not labels:

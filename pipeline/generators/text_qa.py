@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan
 from pipeline.generators.registry import register
 from pipeline.stages.base import WorkItem
 from schemas import QARow, Reject, RejectReason
@@ -29,7 +29,7 @@ class TextQA(Generator):
     task = "text_qa"
     prompt = "text_qa"
 
-    def plan_figure(self, bundle: FigureBundle) -> Iterable[WorkItem | Reject]:
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         if bundle.summary is None:
             yield self.reject(

@@ -52,10 +52,17 @@ def test_answer_gate() -> None:
         make_qa("text_qa/A/f/1", answer="   "),
         make_qa("text_qa/A/f/2", answer="word " * 200),
         make_qa("bbox_qa/A/f/0", answer="word " * 50),
+        make_qa("text_qa/A/f/3", answer="It is a comprehensive database that provides a comprehensive and "
+                                        "comprehensive database that provides a comprehensive and comprehensive view."),
+        make_qa("text_qa/A/f/4", answer="The heat map shows that CTSZ mRNA is higher in most tumours than in "
+                                        "the matching normal tissues, most clearly in blood."),
     ]
     kept, rejects = AnswerGate(AnswerConfig(max_words=100, max_words_by_task={"bbox_qa": 30})).apply(rows)
-    assert [r.qa_id for r in kept] == ["text_qa/A/f/0"]
-    assert [r.reason for r in rejects] == [RejectReason.ANSWER_EMPTY, RejectReason.ANSWER_LENGTH, RejectReason.ANSWER_LENGTH]
+    assert [r.qa_id for r in kept] == ["text_qa/A/f/0", "text_qa/A/f/4"]
+    assert [r.reason for r in rejects] == [
+        RejectReason.ANSWER_EMPTY, RejectReason.ANSWER_LENGTH, RejectReason.ANSWER_LENGTH, RejectReason.ANSWER_DEGENERATE,
+    ]
+    assert "repeats" in rejects[-1].detail or "distinct" in rejects[-1].detail
 
 
 def bbox_row(qa_id: str, a: Box, b: Box, relation_code: str | None = None, answer: str | None = None):

@@ -48,7 +48,7 @@ def test_two_generators_cannot_claim_one_task() -> None:
         task = "text_qa"
         prompt = "text_qa"
 
-        def plan_figure(self, bundle):
+        def plan_figure(self, bundle, shard):
             return []
 
         def finish(self, item, result):
