@@ -77,7 +77,7 @@ class EmbeddedBackend:
             if per_string >= 12:
                 break
         items, per_string = chosen
-        return json.dumps(bounded_schema(req.output_model, max_string=per_string, max_items=items), sort_keys=True)
+        return json.dumps(bounded_schema(req.output_model, max_string=per_string, max_items=items))
 
     def _grammar(self, lm: LoadedModel, schema_text: str):
         import xgrammar as xgr

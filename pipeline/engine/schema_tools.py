@@ -14,7 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 @lru_cache(maxsize=256)
 def _schema_json(model: type[BaseModel]) -> str:
-    return json.dumps(model.model_json_schema(), sort_keys=True)
+    # Property order is kept (not sorted): a grammar makes the model write fields in schema order, and
+    # the model's own order (e.g. summary before key_findings) reads better.
+    return json.dumps(model.model_json_schema())
 
 
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
