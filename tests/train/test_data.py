@@ -111,3 +111,34 @@ def test_final_qa_parquet_is_read_with_its_split(tmp_path, internvl_export):
     assert len(problems) == 1 and "f3" in problems[0]
     train_rows, _ = load_samples(tmp_path, split="train")
     assert [s.id for s in train_rows] == ["mcq_selection/f1/0"]
+
+
+def test_reads_what_the_internvl_exporter_writes(tmp_path, internvl_export, processor):
+    """Integration with pipeline.exports.internvl: "<task>_<split>" entries carry the split."""
+    from pipeline.exports.internvl import export_internvl
+    from schemas import Method, Provenance, QARow, Turn
+
+    source = load_samples(internvl_export, tasks=["multi_panel_qa", "text_qa"])[0]
+
+    def row(sample, split: str) -> QARow:
+        return QARow(qa_id=sample.id, task=sample.task, figure_id="f", article_id="a",
+                     image_paths=[str(p) for p in sample.images], question="q", answer=sample.reference,
+                     conversation=[Turn(speaker=s, value=v) for s, v in sample.turns], split=split,
+                     provenance=Provenance(method=Method.RULE))
+
+    rows: dict[str, list[QARow]] = {}
+    for i, s in enumerate(source):
+        rows.setdefault(s.task, []).append(row(s, "eval" if i % 4 == 0 else "train"))
+    meta, rejects = export_internvl(tmp_path, rows)
+    assert rejects == [] and any(name.endswith("_eval") for name in meta)
+    export = tmp_path / "export" / "internvl"
+    evals, problems = load_samples(export, split="eval")
+    trains, _ = load_samples(export, split="train")
+    assert problems == []
+    assert sorted(s.id for s in evals) == sorted(r.qa_id for rs in rows.values() for r in rs if r.split == "eval")
+    assert len(evals) + len(trains) == len(source)
+    assert {s.task for s in evals + trains} == {"multi_panel_qa", "text_qa"}
+    multi = next(s for s in evals + trains if s.task == "multi_panel_qa")
+    assert len(multi.images) == 2 and all(p.is_file() and p.parent.name == "images" for p in multi.images)
+    item = Encoder(processor).encode_train(multi)
+    assert int((item["input_ids"] == processor.image_token_id).sum()) == 2 * processor.image_seq_length
