@@ -116,9 +116,14 @@ def write_export(out: Path) -> Path:
 
 
 @functools.cache
+def fixture_export_dir(base: Path) -> Path:
+    return write_export(base / "fixture-out")
+
+
 def export_dir(base: Path) -> Path:
+    """The export the finetune/evaluate tests run on: PMC_INSTRUCT_EXPORT when set, else the fixture."""
     real = os.environ.get("PMC_INSTRUCT_EXPORT")
-    return Path(real) if real else write_export(base / "fixture-out")
+    return Path(real) if real else fixture_export_dir(base)
 
 
 @functools.cache

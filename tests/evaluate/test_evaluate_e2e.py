@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -37,7 +38,10 @@ def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
 
     cfg = EvalConfig(output_dir=tmp_path / "eval", data=internvl_export, finetuned=run, max_new_tokens=6,
                      benchmarks=[BenchmarkSpec(name="vqa_rad", path=bench)], progress=False, eval_fraction=0.25,
-                     judge=True)
+                     judge=True, limit_per_task=2)
+    eval_items = load_samples(internvl_export, split="eval", eval_fraction=0.25)[0]
+    eval_tasks = {s.task for s in eval_items}
+    expected_n = {t: min(2, sum(s.task == t for s in eval_items)) for t in eval_tasks} | {"vqa_rad": 2}
     with FakeOpenAIServer() as judge_server:
         judge_server.register("judge_answer", {"score": 4, "reason": "close to the reference"})
         role = ModelRole(backend="openai", base_urls=[judge_server.base_url], model="fake-model", timeout_s=5.0)
@@ -50,24 +54,26 @@ def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
     assert saved["models"] == ["base", "finetuned"] and saved["baseline"] == "base"
     assert saved["model_dirs"] == {"base": str(tiny_model), "finetuned": str(run / "final")}
     tasks = saved["tasks"]
-    assert set(tasks) == {"text_qa", "bbox_qa", "single_panel_qa", "multi_panel_qa", "mcq_selection",
-                          "compound_qa", "vqa_rad"}
-    assert set(tasks["mcq_selection"]) == {"n", "mcq_accuracy", "parse_rate"}
-    assert set(tasks["bbox_qa"]) == {"n", "relation_accuracy", "parse_rate"}
-    assert {"token_f1", "rouge_l", "embedding_sim"} <= set(tasks["text_qa"])
-    assert "closed_accuracy" in tasks["vqa_rad"]
-    open_tasks = {"text_qa", "single_panel_qa", "multi_panel_qa", "compound_qa", "vqa_rad"}
+    assert {t: int(m["n"]["base"]) for t, m in tasks.items()} == expected_n
+    if not os.environ.get("PMC_INSTRUCT_EXPORT"):  # the fixture export has every task in its eval split
+        assert set(tasks) == {"text_qa", "bbox_qa", "single_panel_qa", "multi_panel_qa", "mcq_selection",
+                              "compound_qa", "vqa_rad"}
+    open_tasks = {t for t in tasks if t not in ("mcq_selection", "bbox_qa")}
+    for name in tasks.keys() - open_tasks:
+        kind = "mcq_accuracy" if name == "mcq_selection" else "relation_accuracy"
+        assert set(tasks[name]) == {"n", kind, "parse_rate"}
     for name in open_tasks:
+        assert {"token_f1", "rouge_l", "embedding_sim"} <= set(tasks[name])
         assert tasks[name]["judge_score"] == {"base": 0.75, "finetuned": 0.75, "delta:finetuned": 0.0}
-    assert "judge_score" not in tasks["mcq_selection"]
-    assert judged == 2 * (4 + 2)  # open items only, once per model
+    assert "closed_accuracy" in tasks["vqa_rad"]
+    assert judged <= 2 * sum(expected_n[t] for t in open_tasks)  # open items only (repeats paid once)
+    assert judged > 0
     for metrics in tasks.values():
         for name, row in metrics.items():
             if name != "n":
                 assert row["delta:finetuned"] == pytest.approx(row["finetuned"] - row["base"])
                 assert -1.0 <= row["base"] <= 1.0
-    n_items = sum(int(m["n"]["base"]) for m in tasks.values())
-    assert n_items == 6 + 2
+    n_items = sum(expected_n.values())
     for name in ("base", "finetuned"):
         lines = result.prediction_paths[name].read_text().splitlines()
         assert len(lines) == n_items and all(json.loads(x)["reference"] for x in lines)
@@ -75,4 +81,4 @@ def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
     console = Console(record=True, width=140)
     console.print(comparison_table(saved))
     text = console.export_text()
-    assert "mcq_accuracy" in text and "Δ finetuned" in text
+    assert "token_f1" in text and "Δ finetuned" in text

@@ -13,10 +13,10 @@ from flows.cli import app
 pytestmark = pytest.mark.slow
 
 
-def test_finetune_tiny_then_evaluate(internvl_export, tmp_path):
+def test_finetune_tiny_then_evaluate(fixture_export, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    res = runner.invoke(app, ["finetune", "--data", str(internvl_export), "--out", str(out), "--tiny",
+    res = runner.invoke(app, ["finetune", "--data", str(fixture_export), "--out", str(out), "--tiny",
                               "--max-steps", "2", "--limit", "4", "--batch-size", "2", "--save-every", "1",
                               "--lora-rank", "4", "--lora-target", "q_proj", "--lora-target", "v_proj"])
     assert res.exit_code == 0, res.output
@@ -26,7 +26,7 @@ def test_finetune_tiny_then_evaluate(internvl_export, tmp_path):
     assert adapter_cfg["r"] == 4 and "q_proj|v_proj" in adapter_cfg["target_modules"]
     assert len((out / "loss.jsonl").read_text().splitlines()) == 2
 
-    res = runner.invoke(app, ["evaluate", "--data", str(internvl_export), "--finetuned", str(out),
+    res = runner.invoke(app, ["evaluate", "--data", str(fixture_export), "--finetuned", str(out),
                               "--out", str(tmp_path / "eval"), "--task", "mcq_selection", "--task", "bbox_qa",
                               "--no-embedding", "--max-new-tokens", "3"])
     assert res.exit_code == 0, res.output

@@ -29,7 +29,9 @@ def _config(export: Path, model: Path, out: Path, **kw) -> TrainConfig:
 def _probe_batch(model_dir: Path, export: Path) -> dict:
     processor = load_processor(model_dir)
     samples, _ = load_samples(export, split="train")
-    picked = [next(s for s in samples if s.task == t) for t in ("bbox_qa", "multi_panel_qa", "text_qa")]
+    # One sample of each of three tasks, preferring ones with images (multi-image first when present).
+    ranked = sorted(samples, key=lambda s: -len(s.images))
+    picked = [next(s for s in ranked if s.task == t) for t in dict.fromkeys(s.task for s in ranked)][:3]
     enc = Encoder(processor)
     return pad_batch([enc.encode_train(s) for s in picked], processor.tokenizer.pad_token_id)
 
