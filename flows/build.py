@@ -1,9 +1,11 @@
 """The `build-dataset` Prefect flow: ingest, then each stage mapped over figure shards, then the
 global steps, then a markdown artifact. Thin on purpose: every task calls a pipeline.build function.
 
-Engine: built once per flow run, in the flow process (the embedded model is loaded once per
-process). Shard tasks run on the default thread runner and share that engine; SharedEngine
-serialises engine calls, since the engine already runs a shard's requests concurrently.
+Engine: tasks get theirs from pipeline.build.engine_for(config), a per-process cache keyed by the
+engine settings, cache folder and no_cache. On the default thread runner every task shares one
+engine (the embedded model is loaded once per process; SharedEngine serialises calls, since the
+engine already runs a shard's requests concurrently); on the Dask runner each worker process builds
+its own (an engine cannot be pickled), all sharing the WAL SQLite response cache.
 
 Caching: our per-shard markers (_state/<stage>/<shard>.json: input bytes hash + config hash with
 template versions and model ids) decide what to skip, checked against the files on disk each run.
@@ -18,20 +20,20 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
+from flows.observe import json_log, publish_artifacts
 from pipeline.build import (
     BuildConfig,
     BuildContext,
     GlobalStep,
-    SharedEngine,
+    engine_for,
     finish_report,
     make_context,
-    open_engine,
     run_ingest_step,
     run_shard,
+    run_step,
     shard_is_current,
     stage_plan,
     stage_report,
@@ -49,8 +51,9 @@ def ingest_task(config: BuildConfig) -> StepReport:
 
 @task(name="stage-shard", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
       task_run_name="{stage.name}/{shard}")
-def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str, engine: SharedEngine):
+def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str):
     # Retrying is safe: outputs and markers are written atomically, answers come back from the cache.
+    engine = engine_for(ctx.config)
     if shard_is_current(stage, ctx, shard):
         outcome = run_shard(stage, ctx, shard, engine)  # reads the marker's counts, no model call
         return Completed(data=outcome, name="Skipped", message="inputs, templates and models unchanged")
@@ -62,8 +65,8 @@ def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str, engine: Shared
 
 
 @task(name="global-step", retries=1, cache_policy=NO_CACHE, task_run_name="{step.name}")
-def global_step_task(step: GlobalStep, ctx: BuildContext, engine: SharedEngine) -> StepReport:
-    return step.run(ctx, engine)
+def global_step_task(step: GlobalStep, ctx: BuildContext) -> StepReport:
+    return run_step(step, ctx, engine_for(ctx.config))
 
 
 @task(name="stage-report", cache_policy=NO_CACHE, task_run_name="report/{stage.name}")
@@ -75,24 +78,21 @@ def stage_report_task(stage: Stage, ctx: BuildContext, outcomes: list[ShardOutco
 def build_dataset(config: BuildConfig) -> BuildReport:
     start = time.perf_counter()
     log = get_run_logger()
-    engine = open_engine(config)
-    try:
+    engine = engine_for(config)  # in the flow process for the model ids; tasks get theirs the same way
+    with json_log(config.out_dir) as events:
         steps: list[StepReport] = []
         if config.wants("ingest"):
-            steps.append(ingest_task(config))
+            steps.append(events.step(ingest_task(config)))
         ctx = make_context(config, engine)
         log.info("%d figure shards; limit=%s; perception mode: %s", len(ctx.shards), config.limit,
                  config.perception_mode)
         for stage in stage_plan(config):  # stages in dependency order; shards of one stage in parallel
-            futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=ctx.shards,
-                                           engine=unmapped(engine))
-            outcomes = [f.result() for f in futures]
-            steps.append(stage_report_task(stage, ctx, outcomes))
+            futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=ctx.shards)
+            outcomes = [events.shard(f.result()) for f in futures]
+            steps.append(events.step(stage_report_task(stage, ctx, outcomes)))
         for step in step_plan(config):
-            steps.append(global_step_task(step, ctx, engine))
+            steps.append(events.step(global_step_task(step, ctx)))
         report = finish_report(ctx, steps, engine, time.perf_counter() - start)
-        create_markdown_artifact(markdown=report.to_markdown(), key="build-report",
-                                 description=f"pmc-instruct build of {config.out_dir}")
+        events.run(report)
+        publish_artifacts(report, config)
         return report
-    finally:
-        engine.close()

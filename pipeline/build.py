@@ -10,11 +10,12 @@ GlobalStep appended to STEP_FACTORIES. Factories take the BuildConfig and return
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from pipeline.stages.knowledge import KnowledgeOptions, KnowledgeStage
 from pipeline.stages.perception import PerceptionOptions, PerceptionStage
 from pipeline.stages.runner import ShardOutcome, figure_shards, is_done, run_stage_shard
 from pipeline.stages.summary import SummaryOptions, SummaryStage
+from pipeline.versions import record_version
 
 
 class BuildConfig(BaseModel):
@@ -191,6 +193,13 @@ class SharedEngine:
         with self._lock:
             return self.inner.run(requests)
 
+    def run_counted(self, requests: Iterable[Any]) -> tuple[list[ChatResult], dict[str, int]]:
+        """Results plus the engine counters this one call moved (exact: calls are serialised)."""
+        with self._lock:
+            before = _stats_dict(self.inner)
+            results = self.inner.run(requests)
+            return results, _stats_delta(before, _stats_dict(self.inner))
+
     def stream(self, requests: Iterable[Any]):
         return self.inner.stream(requests)
 
@@ -212,6 +221,87 @@ def open_engine(config: BuildConfig) -> SharedEngine:
     from pipeline.engine import build_engine
 
     return SharedEngine(build_engine(config.engine, Path(config.out_dir) / "cache", no_cache=config.no_cache))
+
+
+# One engine per process and engine key, built on first use. Tasks call engine_for(config) instead of
+# receiving an engine: an engine (locks, sockets, a loaded model) cannot be pickled to Dask worker
+# processes, so each worker process builds its own, while the thread runner's tasks share one.
+# Engines stay open for the life of the process (HTTP clients are per event loop, the SQLite cache is
+# WAL and safe across processes); close_engines() closes them, and runs at interpreter exit.
+_ENGINES: dict[str, SharedEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_key(config: BuildConfig) -> str:
+    """Engine settings (keys excluded) + cache folder + no_cache: builds that agree share an engine."""
+    cache = str((Path(config.out_dir) / "cache").resolve())
+    return f"{config.engine.model_dump_json()}|{cache}|{config.no_cache}"
+
+
+def engine_for(config: BuildConfig) -> SharedEngine:
+    key = engine_key(config)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = open_engine(config)
+        return engine
+
+
+def close_engines() -> None:
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+        _ENGINES.clear()
+    for engine in engines:
+        engine.close()
+
+
+atexit.register(close_engines)
+
+
+def _stats_dict(engine: Any) -> dict[str, int]:
+    stats = getattr(engine, "stats", None)
+    return stats.model_dump() if stats is not None else {}
+
+
+def _stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items()}
+
+
+def add_counts(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {k: total.get(k, 0) + more.get(k, 0) for k in {*total, *more}}
+
+
+class CountingEngine:
+    """A view over an engine that adds up the EngineStats of the calls made through it, so a shard
+    or a step can report its own model calls, cache hits, retries and tokens."""
+
+    def __init__(self, engine: Any) -> None:
+        self.inner = engine
+        self.counts: dict[str, int] = {}
+
+    @property
+    def backends(self) -> dict[str, Any]:
+        return getattr(self.inner, "backends", {})
+
+    def run(self, requests: Iterable[Any]) -> list[ChatResult]:
+        if hasattr(self.inner, "run_counted"):
+            results, delta = self.inner.run_counted(requests)
+        else:  # a bare engine (tests, notebooks): exact as long as nothing else uses it meanwhile
+            before = _stats_dict(self.inner)
+            results = self.inner.run(requests)
+            delta = _stats_delta(before, _stats_dict(self.inner))
+        self.counts = add_counts(self.counts, delta)
+        return results
+
+    def stream(self, requests: Iterable[Any]):
+        return self.inner.stream(requests)
+
+
+@dataclass
+class CountedOutcome(ShardOutcome):
+    """A ShardOutcome plus the engine counters of this run of the shard (empty when skipped)."""
+
+    engine: dict[str, int] = field(default_factory=dict)
 
 
 # -- the steps, as plain functions the flow wraps in tasks --------------------------------------
@@ -243,25 +333,45 @@ def shard_is_current(stage: Stage, ctx: BuildContext, shard: str) -> bool:
     return is_done(stage, ctx.out_dir, shard, stage.config_hash(ctx.ids_for(stage)), ctx.only(shard))
 
 
-def run_shard(stage: Stage, ctx: BuildContext, shard: str, engine: Engine) -> ShardOutcome:
-    return run_stage_shard(stage, ctx.out_dir, shard, engine, ctx.ids_for(stage), only=ctx.only(shard))
+def run_shard(stage: Stage, ctx: BuildContext, shard: str, engine: Engine) -> CountedOutcome:
+    view = CountingEngine(engine)
+    outcome = run_stage_shard(stage, ctx.out_dir, shard, view, ctx.ids_for(stage), only=ctx.only(shard))
+    return CountedOutcome(**asdict(outcome), engine=view.counts)
+
+
+def run_step(step: GlobalStep, ctx: BuildContext, engine: Engine) -> StepReport:
+    view = CountingEngine(engine)
+    report = step.run(ctx, view)
+    report.engine = add_counts(report.engine, view.counts)
+    return report
 
 
 def stage_report(stage: Stage, ctx: BuildContext, outcomes: list[ShardOutcome]) -> StepReport:
-    return StepReport.from_shards(stage.name, stage.output_table, outcomes, ctx.out_dir)
+    report = StepReport.from_shards(stage.name, stage.output_table, outcomes, ctx.out_dir)
+    for outcome in outcomes:
+        report.engine = add_counts(report.engine, getattr(outcome, "engine", {}))
+    return report
 
 
 def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, seconds: float) -> BuildReport:
     """Assemble the report and write it to <out>/build-report.md and <out>/_state/build-report.json."""
-    stats = getattr(engine, "stats", None)
+    # Totals come from the steps, not from one engine's counters: engines are per process (Dask
+    # workers each have their own) and live across builds, so their counters are not this run's.
+    engine_counts: dict[str, int] = {}
+    for s in steps:
+        engine_counts = add_counts(engine_counts, s.engine)
     report = BuildReport(
         out_dir=str(ctx.out_dir),
         steps=steps,
-        model_calls=getattr(stats, "model_calls", sum(s.model_calls for s in steps)),
-        cache_hits=getattr(stats, "cache_hits", sum(s.cache_hits for s in steps)),
+        model_calls=engine_counts.get("model_calls", sum(s.model_calls for s in steps)),
+        cache_hits=engine_counts.get("cache_hits", sum(s.cache_hits for s in steps)),
+        engine=engine_counts,
         seconds=round(seconds, 3),
         perception_mode=ctx.config.perception_mode,
     )
+    report.version, report.new_version = record_version(
+        ctx.out_dir, ctx.config, {"model_calls": report.model_calls, "cache_hits": report.cache_hits,
+                                  "seconds": report.seconds, "engine": engine_counts})
     atomic_write_text(ctx.out_dir / REPORT_MD, report.to_markdown())
     atomic_write_text(ctx.out_dir / REPORT_JSON, report.model_dump_json(indent=2))
     return report
@@ -279,7 +389,7 @@ def run_build(config: BuildConfig, engine: Engine | None = None, progress: Any =
             outcomes = [run_shard(stage, ctx, shard, shared) for shard in ctx.shards]
             steps.append(stage_report(stage, ctx, outcomes))
         for step in step_plan(config):
-            steps.append(step.run(ctx, shared))
+            steps.append(run_step(step, ctx, shared))
         return finish_report(ctx, steps, shared, time.perf_counter() - start)
     finally:
         if own:

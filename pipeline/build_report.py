@@ -31,6 +31,7 @@ class StepReport(BaseModel):
     seconds: float = 0.0
     reject_reasons: dict[str, int] = Field(default_factory=dict, description="rejects of this run's output, by reason")
     reject_examples: list[str] = Field(default_factory=list, description="a few reject details")
+    engine: dict[str, int] = Field(default_factory=dict, description="EngineStats counters of this run's calls")
 
     @classmethod
     def from_shards(cls, name: str, output: str, outcomes: list[ShardOutcome], out_dir: Path) -> StepReport:
@@ -70,6 +71,9 @@ class BuildReport(BaseModel):
     cache_hits: int = 0
     seconds: float = 0.0
     perception_mode: str = ""
+    engine: dict[str, int] = Field(default_factory=dict, description="EngineStats counters summed over steps")
+    version: str = Field("", description="dataset version manifest under <out>/versions/ after this build")
+    new_version: bool = Field(False, description="False: the output matched the newest version already")
 
     def step(self, name: str) -> StepReport | None:
         return next((s for s in self.steps if s.name == name), None)
@@ -80,6 +84,8 @@ class BuildReport(BaseModel):
             "",
             f"Model calls: **{self.model_calls}**, cache hits: **{self.cache_hits}**, "
             f"wall time: **{self.seconds:.1f} s**, perception mode: **{self.perception_mode or 'n/a'}**.",
+            *([f"Dataset version: **{self.version}**" + ("" if self.new_version else " (unchanged)") + "."]
+              if self.version else []),
             "",
             "| step | rows | rejects | shards | skipped | model calls | cache hits | seconds |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
