@@ -211,3 +211,28 @@ def test_stage_counts_by_letter_are_recorded(upstream: Path) -> None:
     rows, _, _ = run_by_hand(stage, upstream, lambda r: hand_result(r, description="a plot"))
     counts = Counter(r.answer_letter for r in rows)
     assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_a_new_generator_is_one_registered_class(upstream: Path) -> None:
+    from pipeline.generators import build_generators, registry
+
+    @register
+    class CaptionEcho(Generator):  # what a seventh module would hold (here reusing text_qa's prompt)
+        task = "caption_echo"
+        prompt = "text_qa"
+
+        def plan_figure(self, bundle, shard):
+            yield self.reject(self.qa_id(bundle.figure, 0), bundle.figure, RejectReason.NO_PANELS, "demo")
+
+        def finish(self, item, result):
+            return []
+
+    try:
+        assert "caption_echo" in generator_names()
+        stage = get_generator("caption_echo")
+        assert (stage.name, stage.output_table, stage.templates) == ("qa.caption_echo", "qa/caption_echo", ("text_qa",))
+        assert [g.task for g in build_generators(tasks=["caption_echo", "text_qa"])] == ["caption_echo", "text_qa"]
+        _, rejects, _ = run_by_hand(stage, upstream, lambda r: None)
+        assert len(rejects) == 5 and rejects[0].stage == "qa.caption_echo"
+    finally:
+        registry._REGISTRY.pop("caption_echo", None)
