@@ -70,12 +70,19 @@ def build(
     shard_size: Annotated[Optional[int], typer.Option(help="figures per shard (new shards only)", min=1)] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="max new tokens per model answer", min=16)] = None,
     prompts_dir: Annotated[Optional[Path], typer.Option(help="prompt template folder", file_okay=False)] = None,
+    runner: Annotated[str, typer.Option("--runner", help="task runner: thread (one process) or dask (worker processes or a cluster)")] = "thread",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="existing Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)")] = None,
+    dask_workers: Annotated[Optional[int], typer.Option("--dask-workers", help="LocalCluster worker processes (default: Dask's choice)", min=1)] = None,
 ) -> None:
     """Build the dataset: ingest, caption summary, knowledge, perception (then later stages)."""
     if backend not in (None, "embedded", "openai"):
         raise typer.BadParameter("--backend must be embedded or openai")
+    if runner not in ("thread", "dask"):
+        raise typer.BadParameter("--runner must be thread or dask")
+    if runner != "dask" and (dask_address or dask_workers):
+        raise typer.BadParameter("--dask-address and --dask-workers need --runner dask")
     _prefect_env(out)
-    from flows.build import build_dataset
+    from flows.runners import build_flow
     from pipeline.build import BuildConfig, all_names
     from pipeline.engine.settings import load_settings
     from pipeline.ingest import InputFolderError
@@ -92,7 +99,7 @@ def build(
                       no_cache=no_cache, max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
                       engine=settings)
     try:
-        report = build_dataset(cfg)
+        report = build_flow(runner, dask_address, dask_workers)(cfg)
     except (InputFolderError, LayoutMismatch, FileNotFoundError) as exc:  # the run cannot start
         console.print(f"[red]build failed:[/red] {exc}")
         raise typer.Exit(1) from exc
