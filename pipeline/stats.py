@@ -28,6 +28,7 @@ class TaskStats(BaseModel):
     leakage_before_mean: float | None = None
     leakage_after_mean: float | None = None
     rewritten: int = Field(0, description="rows whose context de-leakage changed")
+    rule_fallbacks: int = Field(0, description="final rows phrased by a rule because the model's text was unusable")
     mcq_letters: dict[str, int] = Field(default_factory=dict, description="correct letter counts in final rows")
     duplicates: int = 0
     duplicate_rate: float | None = Field(None, description="near-duplicate drops / rows that entered finalize")
@@ -101,7 +102,8 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         st.rewritten = sum(
             1 for c, o in zip(leak["context"], leak["context_original"], strict=True) if o is not None and c != o
         )
-        final = _columns(final_dir, ["split", "answer_letter"])
+        final = _columns(final_dir, ["split", "answer_letter", "provenance"])
+        st.rule_fallbacks = sum(1 for p in final["provenance"] if (p or {}).get("template_name", "").endswith(".rule"))
         st.final = len(final["split"])
         splits = Counter(final["split"])
         st.train, st.eval = splits.get("train", 0), splits.get("eval", 0)

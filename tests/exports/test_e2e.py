@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from fakes.openai_server import FakeOpenAIServer
 
-from pipeline.deleak import DeleakConfig, build_deleak_stages
+from pipeline.deleak import DeleakConfig
 from pipeline.engine import ModelRole, build_engine, load_settings
-from pipeline.finalize import FinalizeConfig, run_finalize
+from pipeline.finalize import run_finalize
 from pipeline.gates import SplitConfig
-from pipeline.generators import GenerationConfig, build_generators
+from pipeline.generators import GenerationConfig
+from pipeline.qa_plan import finalize_config, qa_stages
 from pipeline.ingest import run_ingest
 from pipeline.io.parquet import read_all
 from pipeline.stages.knowledge import KnowledgeOptions, KnowledgeStage
@@ -37,11 +38,10 @@ def build(out: Path, inputs: Path, engine, generation: GenerationConfig, model_i
             KnowledgeStage(KnowledgeOptions(max_tokens=tokens)),
             PerceptionStage("facts", PerceptionOptions(max_tokens=tokens)),
         ]
-        stages += build_generators(generation)
-        stages += build_deleak_stages(TASKS, DeleakConfig(threshold=0.35, max_tokens=tokens))
+        stages += qa_stages(generation, DeleakConfig(threshold=0.35, max_tokens=tokens))
         for stage in stages:
             outcomes[stage.name] = run_stage_shard(stage, out, shard, engine, model_ids)
-    result = run_finalize(out, FinalizeConfig(split=SplitConfig(eval_fraction=0.5, seed=0)))
+    result = run_finalize(out, finalize_config(generation, split=SplitConfig(eval_fraction=0.5, seed=0)))
     return outcomes, result
 
 
@@ -109,6 +109,7 @@ def test_end_to_end_with_fake_server(tmp_path: Path, shared_jats: Path, fake_ser
     # the bbox questions used the model's phrasing, grounded with boxes, answers from geometry
     bbox = read_all(out / "final" / "bbox_qa", QARow)
     assert all(r.provenance.template_name == "bbox_qa" and "<box>[[" in r.question for r in bbox)
+    assert stats["bbox_qa"].rule_fallbacks == 0 and stats["mcq_selection"].rule_fallbacks == 0
     # article-level split with both sides used and no overlap
     final = [r for t in TASKS for r in read_all(out / "final" / t, QARow)]
     train = {r.article_id for r in final if r.split == "train"}

@@ -103,6 +103,8 @@ def test_stats(finalized) -> None:
     assert sum(mcq["mcq_letters"].values()) == mcq["final"] == mcq["train"] + mcq["eval"]
     assert max(mcq["mcq_letters"].values()) - min(mcq["mcq_letters"].values()) <= 1
     assert stats["total_final"] == sum(result.rows_out.values())
+    bbox_rule = [r for r in read_all(out / "final" / "bbox_qa", QARow) if r.provenance.template_name == "bbox_qa.rule"]
+    assert by_task["bbox_qa"]["rule_fallbacks"] == len(bbox_rule) > 0  # pairs other than A/B fell back
 
 
 def test_finalize_is_idempotent(finalized) -> None:
