@@ -31,6 +31,8 @@ COMMAND_MODULES = [
     "evaluate",
     "models",
     "stats",
+    "serve",
+    "versions",
 ]
 
 for _name in COMMAND_MODULES:
