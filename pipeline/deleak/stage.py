@@ -22,7 +22,7 @@ from pipeline.deleak.config import DeleakConfig
 from pipeline.deleak.leakage import LeakageScorer
 from pipeline.deleak.redact import redact
 from pipeline.engine.types import ChatResult, Sampling
-from pipeline.generators.conversation import rerender
+from pipeline.generators.conversation import rerender, strip_placeholders
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
 from schemas import Method, Provenance, QARow, Reject
 
@@ -75,7 +75,7 @@ class DeleakStage(Stage):
             return [self._final(row, row.context, before, before, None)]
         candidates: list[tuple[float, str, Provenance | None]] = [(before, row.context, None)]
         rewrite = getattr(result.parsed, "context", None) if result is not None and result.ok else None
-        rewrite = " ".join((rewrite or "").split())
+        rewrite = strip_placeholders(" ".join((rewrite or "").split()))
         if rewrite and len(rewrite.split()) >= self.config.min_rewrite_words:
             score = self.scorer.score(rewrite, row.answer).score
             provenance = result.provenance.model_copy(update={"method": Method.TEXT_MODEL})

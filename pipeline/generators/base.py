@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pipeline.engine.types import ChatRequest, ChatResult, ErrorKind, Sampling
 from pipeline.generators.config import GenerationConfig
-from pipeline.generators.conversation import conversation_for
+from pipeline.generators.conversation import conversation_for, strip_placeholders
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
 from schemas import (
     Figure,
@@ -203,14 +203,16 @@ class Generator(Stage):
         return question, answer
 
     def make_row(self, figure: Figure, qa_id: str, *, question: str, answer: str, provenance: Provenance, **fields: Any) -> QARow:
+        context = strip_placeholders(fields.pop("context", ""))
         row = QARow(
             qa_id=qa_id,
             task=self.task,
             figure_id=figure.figure_id,
             article_id=figure.article_id,
             conversation=[],
-            question=question,
-            answer=answer,
+            question=strip_placeholders(question),
+            answer=strip_placeholders(answer),
+            context=context,
             provenance=provenance,
             **fields,
         )

@@ -11,6 +11,12 @@ import string
 from schemas import QARow, Turn
 
 LETTERS = string.ascii_uppercase
+PLACEHOLDER = "<image>"
+
+
+def strip_placeholders(text: str) -> str:
+    """Model or caption text must not add <image> placeholders: the count has to equal the images."""
+    return text.replace(PLACEHOLDER, "image")
 
 
 def image_lines(n_images: int) -> str:
@@ -41,7 +47,7 @@ def human_text(question: str, n_images: int, context: str = "", options: list[st
 
 
 def conversation_for(row: QARow) -> list[Turn]:
-    human = human_text(row.question, len(row.image_paths), row.context, row.options)
+    human = human_text(strip_placeholders(row.question), len(row.image_paths), strip_placeholders(row.context), row.options)
     return [Turn(speaker="human", value=human), Turn(speaker="gpt", value=row.answer)]
 
 

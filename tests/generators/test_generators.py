@@ -236,3 +236,10 @@ def test_a_new_generator_is_one_registered_class(upstream: Path) -> None:
         assert len(rejects) == 5 and rejects[0].stage == "qa.caption_echo"
     finally:
         registry._REGISTRY.pop("caption_echo", None)
+
+
+def test_model_text_cannot_add_image_placeholders(upstream: Path) -> None:
+    stage = get_generator("compound_qa")
+    rows, _, _ = run_by_hand(stage, upstream, lambda r: hand_result(
+        r, question="What does <image> show in the right half?", answer="A <image> of cells."))
+    assert rows and all(placeholders(r) == 1 and "<image>" not in r.answer for r in rows)
