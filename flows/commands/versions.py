@@ -29,15 +29,18 @@ def list_table(out: Path) -> Table:
     from pipeline.versions import load_version, missing_objects, version_names
 
     table = Table(title=f"dataset versions: {out}", title_justify="left")
-    for col in ("version", "created", "files", *MAIN_TABLES, "qa", "final", "rejects", "code", "snapshots"):
-        table.add_column(col, justify="left" if col in ("version", "created", "code", "snapshots") else "right")
+    heads = ("version", "created UTC", "figures", "summ.", "know.", "perc.", "qa", "final", "rej.", "commit")
+    for col in heads:
+        table.add_column(col, justify="left" if col in ("version", "created UTC", "commit") else "right",
+                         no_wrap=col in ("version", "created UTC"))
     for name in version_names(out):
         m = load_version(out, name)
         missing = missing_objects(out, m)
-        table.add_row(m.version, m.created, str(len(m.files)),
-                      *(str(m.counts.get(t, 0)) for t in MAIN_TABLES),
+        label = m.version if not missing else f"{m.version} ({len(missing)} snapshots missing)"
+        commit = (m.code.get("git_commit") or "-")[:6] + ("+" if m.code.get("git_dirty") == "yes" else "")
+        table.add_row(label, m.created[:16].replace("T", " "), *(str(m.counts.get(t, 0)) for t in MAIN_TABLES),
                       str(_rows(m.counts, "qa")), str(_rows(m.counts, "final")), str(_rows(m.counts, "rejects")),
-                      _code(m.code), "complete" if not missing else f"{len(missing)} missing")
+                      commit)
     return table
 
 
