@@ -14,6 +14,7 @@ from pipeline.evaluate.metrics import (
     parse_mcq_letter,
     parse_mcq_options,
     parse_relation,
+    relation_axes_matched,
     rouge_l,
     token_f1,
 )
@@ -49,7 +50,11 @@ def score_task(task: str, preds: Sequence[Prediction], samples: dict[str, Sample
     elif kind == "relation":
         got = [parse_relation(p.prediction) for p in preds]
         want = [samples[p.id].meta.get("relation") or parse_relation(p.reference) for p in preds]
-        metrics["relation_accuracy"] = accuracy(got, want)
+        matched = [relation_axes_matched(g, w) for g, w in zip(got, want, strict=True)]
+        scored = [(m, n) for m, n in matched if n]
+        # Full credit only when every axis the reference states is right; axis accuracy gives part credit.
+        metrics["relation_accuracy"] = mean([float(m == n) for m, n in scored])
+        metrics["relation_axis_accuracy"] = sum(m for m, _ in scored) / max(sum(n for _, n in scored), 1)
         metrics["parse_rate"] = mean([g is not None for g in got])
     else:
         metrics["token_f1"] = mean([token_f1(p.prediction, p.reference) for p in preds])

@@ -89,23 +89,27 @@ def parse_mcq_options(question: str) -> list[str]:
     return [found[k] for k in "ABCD" if k in found]
 
 
-RELATIONS = ("left of", "right of", "above", "below", "same row", "same column")
-# Explicit phrases; the earliest one in the text wins ("A is above B, not below it" -> above).
-_RELATION_PATTERNS = [
-    ("same row", r"same\s+(?:row|horizontal\s+level|line)|horizontally\s+aligned"),
-    ("same column", r"same\s+column|vertically\s+aligned"),
-    ("left of", r"(?:to|on)\s+the\s+left\s+of|\bleft\s+(?:of|side\s+of)"),
-    ("right of", r"(?:to|on)\s+the\s+right\s+of|\bright\s+(?:of|side\s+of)"),
+# Bbox relations have one component per axis, as pipeline.geometry states them and QARow.relation
+# stores them: "<left_of|right_of|same_column>,<above|below|same_row>", e.g. "right_of,below" for
+# "Panel D is below and to the right of Panel A". An axis a text does not state is "?".
+HORIZONTAL = ("left_of", "right_of", "same_column")
+VERTICAL = ("above", "below", "same_row")
+UNKNOWN = "?"
+_SAME_PLACE = r"same\s+(?:position|place|location)"
+# Explicit phrases per axis; the earliest in the text wins ("above B, not below it" -> above).
+_HORIZONTAL_PATTERNS = [
+    ("same_column", r"same\s+column|vertically\s+aligned"),
+    ("left_of", r"(?:to|on)\s+the\s+left\s+of|\bleft\s+(?:of|side\s+of)"),
+    ("right_of", r"(?:to|on)\s+the\s+right\s+of|\bright\s+(?:of|side\s+of)"),
+]
+_VERTICAL_PATTERNS = [
+    ("same_row", r"same\s+(?:row|horizontal\s+level|line)|horizontally\s+aligned"),
     ("above", r"\babove\b|\bover\b|\bon\s+top\s+of\b"),
     ("below", r"\bbelow\b|\bbeneath\b|\bunder(?:neath)?\b"),
 ]
-# Looser wording, read only when no explicit phrase is present ("A sits on the left").
-_RELATION_FALLBACKS = [
-    ("left of", r"\bleft\b"),
-    ("right of", r"\bright\b"),
-    ("above", r"\b(?:top|upper|higher)\b"),
-    ("below", r"\b(?:bottom|lower)\b"),
-]
+# Looser wording, read only when an axis has no explicit phrase ("A sits on the left").
+_HORIZONTAL_FALLBACKS = [("left_of", r"\bleft\b"), ("right_of", r"\bright\b")]
+_VERTICAL_FALLBACKS = [("above", r"\b(?:top|upper|higher)\b"), ("below", r"\b(?:bottom|lower)\b")]
 
 
 def _first_match(text: str, patterns: list[tuple[str, str]]) -> str | None:
@@ -118,9 +122,25 @@ def _first_match(text: str, patterns: list[tuple[str, str]]) -> str | None:
 
 
 def parse_relation(text: str) -> str | None:
-    """The relation a text states, one of RELATIONS, or None."""
+    """The relation a text states as "<horizontal>,<vertical>" ("?" for an unstated axis), or None."""
     plain = _GROUNDING.sub(" ", text.lower())
-    return _first_match(plain, _RELATION_PATTERNS) or _first_match(plain, _RELATION_FALLBACKS)
+    if re.search(_SAME_PLACE, plain):
+        return "same_column,same_row"
+    h = _first_match(plain, _HORIZONTAL_PATTERNS) or _first_match(plain, _HORIZONTAL_FALLBACKS)
+    v = _first_match(plain, _VERTICAL_PATTERNS) or _first_match(plain, _VERTICAL_FALLBACKS)
+    if h is None and v is None:
+        return None
+    return f"{h or UNKNOWN},{v or UNKNOWN}"
+
+
+def relation_axes_matched(predicted: str | None, expected: str | None) -> tuple[int, int]:
+    """(axes that match, axes the reference states): only stated reference axes are compared."""
+    if expected is None:
+        return 0, 0
+    want = expected.split(",")
+    got = predicted.split(",") if predicted else [UNKNOWN, UNKNOWN]
+    known = [(g, w) for g, w in zip(got, want, strict=True) if w != UNKNOWN]
+    return sum(g == w for g, w in known), len(known)
 
 
 def accuracy(predicted: Sequence[object | None], expected: Sequence[object | None]) -> float:

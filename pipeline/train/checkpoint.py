@@ -9,6 +9,7 @@ import json
 import random
 import re
 import shutil
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,6 +74,13 @@ def load_trainer_state(ckpt: Path) -> TrainerState:
 def restore_optimizer(ckpt: Path, optimizer, scheduler) -> None:
     optimizer.load_state_dict(torch.load(Path(ckpt) / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(Path(ckpt) / "scheduler.pt", weights_only=False))
+    # The optimizer comes back with the learning rate the old schedule set; a resumed run may have a
+    # new length (max_steps), so set this step's rate from the new schedule.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rates = scheduler.get_lr()
+    for group, lr in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = lr
 
 
 def restore_rng(ckpt: Path) -> None:

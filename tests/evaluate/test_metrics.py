@@ -13,6 +13,7 @@ from pipeline.evaluate.metrics import (
     parse_mcq_letter,
     parse_mcq_options,
     parse_relation,
+    relation_axes_matched,
     rouge_l,
     token_f1,
 )
@@ -67,6 +68,12 @@ def test_mcq_letter_parsing(text, letter):
     assert parse_mcq_letter(text, options) == letter
 
 
+def test_mcq_letter_from_the_exporters_image_options():
+    options = ["Image-1", "Image-2", "Image-3", "Image-4"]
+    assert parse_mcq_letter("B. Image-2", options) == "B"
+    assert parse_mcq_letter("It is shown in Image-3.", options) == "C"
+
+
 def test_mcq_options_from_question():
     q = "Which panel?\nA. red panel\nB. green panel\nC) blue panel\nD. grey panel"
     assert parse_mcq_options(q) == ["red panel", "green panel", "blue panel", "grey panel"]
@@ -75,21 +82,31 @@ def test_mcq_options_from_question():
 @pytest.mark.parametrize(
     ("text", "relation"),
     [
-        ("<ref>panel A</ref><box>[[31, 250, 468, 750]]</box> is left of panel B.", "left of"),
-        ("Panel C lies to the right of panel A", "right of"),
-        ("It is above panel D, not below it.", "above"),
-        ("B sits beneath A", "below"),
-        ("They are in the same row.", "same row"),
-        ("A and C share the same column", "same column"),
-        ("Panel B is on the left of panel A", "left of"),
-        ("A sits on the left, B on the right", "left of"),  # loose wording, first side named
-        ("The upper panel is A", "above"),
-        ("They are vertically aligned", "same column"),
+        # the generator's own sentences (pipeline.geometry.Relation.describe)
+        ("Panel B is above Panel C, in the same column.", "same_column,above"),
+        ("Panel D is below and to the right of Panel A.", "right_of,below"),
+        ("Panel B is to the right of Panel A, in the same row.", "right_of,same_row"),
+        ("Panel A and Panel B occupy the same position.", "same_column,same_row"),
+        # other wording
+        ("<ref>panel A</ref><box>[[31, 250, 468, 750]]</box> is left of panel B.", "left_of,?"),
+        ("It is above panel D, not below it.", "?,above"),
+        ("B sits beneath A", "?,below"),
+        ("A sits on the left, B on the right", "left_of,?"),  # loose wording, first side named
+        ("The upper panel is A", "?,above"),
+        ("They are vertically aligned", "same_column,?"),
         ("panels overlap", None),
     ],
 )
 def test_relation_parsing(text, relation):
     assert parse_relation(text) == relation
+
+
+def test_relation_scoring_compares_the_axes_the_reference_states():
+    assert relation_axes_matched("right_of,below", "right_of,below") == (2, 2)
+    assert relation_axes_matched("right_of,above", "right_of,below") == (1, 2)
+    assert relation_axes_matched("left_of,?", "left_of,?") == (1, 1)  # reference states one axis
+    assert relation_axes_matched(None, "same_column,above") == (0, 2)
+    assert relation_axes_matched("left_of,above", None) == (0, 0)
 
 
 def test_accuracy_ignores_unknown_references_and_counts_unparsed_as_wrong():
@@ -105,21 +122,25 @@ def test_scores_per_task_and_comparison_deltas():
     samples = [
         _sample("mcq_selection", "m1", "Q\nA. red\nB. blue\nC. green\nD. grey", "B. blue"),
         _sample("mcq_selection", "m2", "Q\nA. red\nB. blue\nC. green\nD. grey", "D"),
-        _sample("bbox_qa", "b1", "where?", "<ref>A</ref><box>[[1, 1, 2, 2]]</box> is above B."),
+        _sample("bbox_qa", "b1", "where?", "<ref>A</ref><box>[[1, 1, 2, 2]]</box> is above B, in the same column."),
+        _sample("bbox_qa", "b2", "where?", "A is below and to the left of B."),
         _sample("text_qa", "t1", "what?", "yes, it is red"),
     ]
 
-    def preds(mcq1, mcq2, box, text):
-        return [Prediction(s.id, s.task, p, s.reference, "") for s, p in zip(samples, [mcq1, mcq2, box, text])]
+    def preds(mcq1, mcq2, box1, box2, text):
+        return [Prediction(s.id, s.task, p, s.reference, "") for s, p in zip(samples, [mcq1, mcq2, box1, box2, text])]
 
-    base = score_predictions(preds("A", "grey", "left of B", "no"), samples)
-    tuned = score_predictions(preds("B", "D. grey", "It is above B", "yes it is red"), samples)
+    base = score_predictions(preds("A", "grey", "left of B", "below and left of B", "no"), samples)
+    tuned = score_predictions(preds("B", "D. grey", "It is above B in the same column", "A is below B", "yes it is red"),
+                              samples)
     assert base["mcq_selection"]["mcq_accuracy"] == pytest.approx(0.5)  # "grey" quotes option D
     assert tuned["mcq_selection"]["mcq_accuracy"] == 1.0
-    assert base["bbox_qa"]["relation_accuracy"] == 0.0 and tuned["bbox_qa"]["relation_accuracy"] == 1.0
+    # base: b1 wrong on both axes (0/2), b2 right (2/2); tuned: b1 right (2/2), b2 vertical only (1/2)
+    assert base["bbox_qa"]["relation_accuracy"] == 0.5 and tuned["bbox_qa"]["relation_accuracy"] == 0.5
+    assert base["bbox_qa"]["relation_axis_accuracy"] == 0.5 and tuned["bbox_qa"]["relation_axis_accuracy"] == 0.75
     assert tuned["text_qa"]["token_f1"] == 1.0 and tuned["text_qa"]["closed_accuracy"] == 1.0
     assert base["text_qa"]["closed_accuracy"] == 0.0
     result = compare({"base": base, "finetuned": tuned}, baseline="base")
     row = result["tasks"]["mcq_selection"]["mcq_accuracy"]
     assert row == {"base": 0.5, "finetuned": 1.0, "delta:finetuned": 0.5}
-    assert result["tasks"]["bbox_qa"]["n"] == {"base": 1.0, "finetuned": 1.0}
+    assert result["tasks"]["bbox_qa"]["n"] == {"base": 2.0, "finetuned": 2.0}

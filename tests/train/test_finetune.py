@@ -130,13 +130,16 @@ def test_config_needs_exactly_one_model_source(tmp_path):
 
 def test_fresh_run_refuses_a_dir_with_checkpoints_and_full_mode_resumes(internvl_export, tiny_model, tmp_path):
     cfg = _config(internvl_export, tiny_model, tmp_path / "r", mode="full", max_steps=1, save_every=1)
-    first = train(cfg)
+    train(cfg)
     with pytest.raises(ValueError, match="already holds checkpoints"):
         train(cfg)
+    # Resuming with a longer run: the same step 2 as a run planned for 2 steps from the start.
     more = train(cfg.model_copy(update={"resume": True, "max_steps": 2}))
+    straight = train(cfg.model_copy(update={"output_dir": tmp_path / "s", "max_steps": 2}))
     assert more.global_step == 2 and len(more.losses) == 1
-    # Step 2 starts from the step-1 weights, not from the base model: its loss is already lower.
-    assert more.losses[0] < first.losses[0]
+    assert more.losses[0] == pytest.approx(straight.losses[1], abs=1e-5)
+    a, b = load_file(more.final_dir / "model.safetensors"), load_file(straight.final_dir / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     opt = torch.load(tmp_path / "r" / "checkpoints" / "step-0000002" / "optimizer.pt", weights_only=False)
     assert {float(st["step"]) for st in opt["state"].values()} == {2.0}
 
