@@ -15,6 +15,7 @@ from pipeline.engine.settings import load_settings
 
 from pipeline.evaluate import BenchmarkSpec, EvalConfig, evaluate
 from pipeline.evaluate.compare import comparison_table
+from pipeline.evaluate.predict import generate, load_for_eval
 from pipeline.train import TrainConfig, train
 from pipeline.train.data import load_samples
 
@@ -77,6 +78,13 @@ def test_base_vs_finetuned_comparison(internvl_export, tiny_model, tmp_path):
     for name in ("base", "finetuned"):
         lines = result.prediction_paths[name].read_text().splitlines()
         assert len(lines) == n_items and all(json.loads(x)["reference"] for x in lines)
+
+    # Left-padded batches answer exactly as one-by-one generation does.
+    model, processor = load_for_eval(run / "final")
+    mixed = sorted(eval_items, key=lambda s: -len(s.images))[:2] + [s for s in eval_items if not s.images][:1]
+    batched = generate(model, processor, mixed, batch_size=3, max_new_tokens=6, progress=False)
+    single = generate(model, processor, mixed, batch_size=1, max_new_tokens=6, progress=False)
+    assert [p.prediction for p in batched] == [p.prediction for p in single]
 
     console = Console(record=True, width=140)
     console.print(comparison_table(saved))
