@@ -15,8 +15,7 @@ from pipeline.evaluate.config import EvalConfig
 from pipeline.evaluate.predict import Prediction, generate, load_for_eval
 from pipeline.io.atomic import atomic_write_text
 from pipeline.train.data import Sample, load_samples
-
-TRAIN_INFO = "pmc_train.json"
+from pipeline.train.loop import TRAIN_INFO
 
 
 @dataclass

@@ -49,12 +49,11 @@ def _hash_fraction(key: str) -> float:
 
 
 def _split_name(name: str, annotation: Path) -> tuple[str, str | None]:
-    """(task, split or None) from a meta entry name / annotation file stem."""
+    """(task, split or None) from a meta entry name and its annotation file stem."""
     for text in (name, annotation.stem):
         m = _SPLIT_SUFFIX.search(text)
         if m:
-            split = "train" if m.group(1) == "train" else "eval"
-            return _SPLIT_SUFFIX.sub("", name) if text is name else _SPLIT_SUFFIX.sub("", text), split
+            return _SPLIT_SUFFIX.sub("", name), "train" if m.group(1) == "train" else "eval"
     return name, None
 
 
