@@ -2,7 +2,8 @@
 
 Each JSONL line: {"id", "image", "conversations", "width", "height"}. "image" is one path (str) or,
 for several images, a list, relative to the meta entry's `root` (the export/internvl folder);
-"width"/"height" follow the same shape. Text-only items have no image, width or height keys.
+"width"/"height" follow the same shape. Multi-image items also carry "width_list"/"height_list",
+the keys InternVL's own multi-image format documents. Text-only items have no image, width or height.
 Images are stored once under their content hash. meta.json has one entry per non-empty task and
 split, named "<task>_<split>", with absolute `root` and `annotation` paths and `length` = line count.
 """
@@ -54,7 +55,8 @@ def record(row: QARow, store: ImageStore) -> dict:
     if len(images) == 1:
         line.update(image=images[0][0], width=images[0][1], height=images[0][2])
     elif images:
-        line.update(image=[i[0] for i in images], width=[i[1] for i in images], height=[i[2] for i in images])
+        widths, heights = [i[1] for i in images], [i[2] for i in images]
+        line.update(image=[i[0] for i in images], width=widths, height=heights, width_list=widths, height_list=heights)
     line["conversations"] = [{"from": t.speaker, "value": t.value} for t in row.conversation]
     return line
 

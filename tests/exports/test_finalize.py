@@ -79,6 +79,7 @@ def test_internvl_export(finalized) -> None:
             assert placeholders == len(images) == len(widths) == len(heights)
             if len(images) > 1:
                 assert isinstance(item["image"], list)
+                assert item["width_list"] == widths and item["height_list"] == heights
             for rel, w, h in zip(images, widths, heights, strict=True):
                 path = Path(entry["root"]) / rel
                 assert path.is_file() and rel.startswith("images/")
