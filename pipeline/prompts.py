@@ -31,6 +31,12 @@ def default_prompts_dir() -> Path:
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
+@cache
+def _compiled(source: str) -> jinja2.Template:
+    # Compiling is ~1000x the cost of rendering; templates are few and immutable.
+    return _ENV.from_string(source)
+
+
 class TemplateError(ValueError):
     pass
 
@@ -58,8 +64,8 @@ class PromptTemplate(BaseModel):
         missing = set(self.inputs) - set(variables)
         if missing:
             raise TemplateError(f"template {self.name} v{self.version} needs {sorted(missing)}")
-        system = _ENV.from_string(self.system).render(**variables).strip()
-        user = _ENV.from_string(self.user).render(**variables).strip()
+        system = _compiled(self.system).render(**variables).strip()
+        user = _compiled(self.user).render(**variables).strip()
         return system, user
 
     def request(
