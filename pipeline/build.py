@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.deleak import DeleakConfig, build_deleak_stages
+from pipeline.generators import GenerationConfig, build_generators, generator_names
 from pipeline.build_report import REPORT_JSON, REPORT_MD, BuildReport, StepReport
 from pipeline.engine.settings import DEFAULT_EMBEDDED_MODEL, EngineSettings, ModelRole
 from pipeline.engine.types import ChatResult, Engine
@@ -53,6 +55,13 @@ class BuildConfig(BaseModel):
     summary: SummaryOptions = Field(default_factory=SummaryOptions)
     knowledge: KnowledgeOptions = Field(default_factory=KnowledgeOptions)
     perception: PerceptionOptions = Field(default_factory=PerceptionOptions)
+    tasks: list[str] | None = Field(None, description="QA tasks to generate; None: every registered generator")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    deleak: DeleakConfig = Field(default_factory=DeleakConfig)
+    finalize: dict[str, Any] = Field(
+        default_factory=dict, description="FinalizeConfig overrides (answer, dedup, mcq, split, internvl)"
+    )
+    report_examples: int = Field(6, ge=0, description="gallery examples per task in report.html")
 
     def options(self, opts: BaseModel) -> Any:
         return opts.model_copy(update={"max_tokens": self.max_tokens}) if self.max_tokens else opts
@@ -66,13 +75,16 @@ class BuildConfig(BaseModel):
         return self.stages is None or name in self.stages
 
 
-StageFactory = Callable[[BuildConfig], Stage]
+StageFactory = Callable[[BuildConfig], "Stage | list[Stage]"]
 
 # Plan order is dependency order: a stage reads only tables written by stages before it.
+# A factory may return several stages (one per QA task); they share the plan name.
 STAGE_FACTORIES: list[tuple[str, StageFactory]] = [
     ("summary", lambda c: SummaryStage(c.options(c.summary), c.prompts_dir)),
     ("knowledge", lambda c: KnowledgeStage(c.options(c.knowledge), c.prompts_dir)),
     ("perception", lambda c: PerceptionStage(c.perception_mode, c.options(c.perception), c.prompts_dir)),
+    ("qa", lambda c: build_generators(c.generation, c.tasks, c.prompts_dir)),
+    ("deleak", lambda c: build_deleak_stages(c.tasks or generator_names(), c.deleak, c.prompts_dir)),
 ]
 
 
@@ -87,7 +99,16 @@ class GlobalStep(ABC):
 
 
 StepFactory = Callable[[BuildConfig], GlobalStep]
-STEP_FACTORIES: list[tuple[str, StepFactory]] = []
+STEP_FACTORIES: list[tuple[str, StepFactory]] = [
+    ("finalize", lambda c: _steps().FinalizeStep(c)),
+    ("report", lambda c: _steps().ReportStep(c)),
+]
+
+
+def _steps():
+    import pipeline.build_steps  # imports this module for its types: load it lazily
+
+    return pipeline.build_steps
 
 KNOWN_NAMES = ("ingest",)
 
@@ -101,7 +122,12 @@ def stage_plan(config: BuildConfig) -> list[Stage]:
     unknown = set(config.stages or ()) - set(all_names())
     if unknown:
         raise ValueError(f"unknown stages {sorted(unknown)}; known: {', '.join(all_names())}")
-    return [factory(config) for name, factory in STAGE_FACTORIES if config.wants(name)]
+    plan: list[Stage] = []
+    for name, factory in STAGE_FACTORIES:
+        if config.wants(name):
+            made = factory(config)
+            plan.extend(made if isinstance(made, list) else [made])
+    return plan
 
 
 def step_plan(config: BuildConfig) -> list[GlobalStep]:
