@@ -32,12 +32,13 @@ def deployments(rebuild_config: Any = None, cron: str = DEFAULT_CRON, timezone: 
     from flows.build import build_dataset
     from flows.evaluate import evaluate_flow
     from flows.finetune import finetune
+    from prefect.schedules import Cron
 
     tags = ["pmc-instruct"]
     found = []
     if rebuild_config is not None:
         found.append(build_dataset.to_deployment(
-            name=REBUILD, cron=cron, timezone=timezone, parameters=rebuild_parameters(rebuild_config), tags=tags,
+            name=REBUILD, schedules=[Cron(cron, timezone=timezone)], parameters=rebuild_parameters(rebuild_config), tags=tags,
             description=f"Rebuild {rebuild_config.out_dir} from {rebuild_config.input_dir}: new articles only",
         ))
     found += [

@@ -178,7 +178,7 @@ def _claim(folder: Path, text: str) -> str:
         os.fsync(fh.fileno())
     try:
         while True:
-            existing = version_names(folder.parent.parent)
+            existing = version_names(folder.parent)  # folder is <out>/versions
             number = max([int(n[1:]) for n in existing], default=0) + 1
             name = f"v{number:04d}"
             try:

@@ -1,0 +1,169 @@
+"""`pmc-instruct serve` against a real Prefect server: the deployments appear, the rebuild's cron
+schedule is registered and produces scheduled runs, a run triggered through the API builds the
+dataset, and a rebuild after an article is added to the watched folder calls the model for that
+article only, leaves every earlier shard file untouched and records a new dataset version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from prefect_procs import model_args, spawn, stop_group, wait_until
+
+from pipeline.io.parquet import read_all
+from pipeline.versions import load_version, version_names
+from schemas import Figure, KnowledgeRow, Reject, SummaryRow
+
+pytestmark = pytest.mark.slow
+
+CRON = "0 0 1 1 *"  # registered and materialised as scheduled runs, but never due during a test
+FIRST = ("jats/ctsz-prostate-cancer", "demo/demo-001")
+ADDED = "demo/demo-002"
+NEW_ARTICLE = "PMC900002"
+SECRET = "sk-deploy-test-secret-4711"
+DEPLOYMENTS = ("build-dataset/rebuild", "build-dataset/build", "finetune/finetune", "evaluate/evaluate")
+
+
+def _copy(src_root: Path, rel: str, dest_root: Path) -> None:
+    shutil.copytree(src_root / rel.split("/", 1)[1], dest_root / rel)
+
+
+@pytest.fixture(scope="module")
+def served(prefect_server, model_server, tmp_path_factory, shared_jats, demo_data):
+    root = tmp_path_factory.mktemp("serve")
+    watch, out = root / "watch", root / "out"
+    _copy(shared_jats, FIRST[0], watch)
+    _copy(demo_data / "demo", FIRST[1], watch)
+    args = [sys.executable, "-m", "flows.cli", "serve", "--input", str(watch), "--out", str(out), "--cron", CRON,
+            "--stages", "ingest,summary,knowledge", "--shard-size", "4", *model_args(model_server)]
+    log = root / "serve.log"
+    proc = spawn(args, {**prefect_server.env, "PMC_INSTRUCT_API_KEY": SECRET}, log)
+    try:
+        with prefect_server.api():
+            from prefect.client.orchestration import get_client
+
+            def all_there() -> bool:
+                with get_client(sync_client=True) as client:
+                    names = {d.name for d in client.read_deployments()}
+                return {"rebuild", "build", "finetune", "evaluate"} <= names
+
+            wait_until(all_there, 120, "served deployments", proc, log)
+        yield {"watch": watch, "out": out, "log": log, "proc": proc}
+    finally:
+        stop_group(proc)
+
+
+def _run(prefect_server, name: str, log: Path):
+    with prefect_server.api():
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(name, timeout=180, poll_interval=1)
+    assert run.state.is_completed(), f"{name}: {run.state}\n{log.read_text(errors='replace')[-3000:]}"
+    return run
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "_state" / "build-report.json").read_text())
+
+
+def test_deployments_and_cron_schedule_are_registered(served, prefect_server):
+    with prefect_server.api():
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
+
+        with get_client(sync_client=True) as client:
+            found = {name: client.read_deployment_by_name(name) for name in DEPLOYMENTS}
+            rebuild = found["build-dataset/rebuild"]
+            assert [s.schedule.cron for s in rebuild.schedules] == [CRON]
+            assert all(s.active for s in rebuild.schedules)
+            assert not found["build-dataset/build"].schedules
+            params = rebuild.parameters["config"]
+            assert params["input_dir"] == str(served["watch"]) and params["out_dir"] == str(served["out"])
+            assert params["stages"] == ["ingest", "summary", "knowledge"]
+            assert SECRET not in json.dumps(params)  # the key stays in the serving process's env
+            # The UI form comes from the pydantic parameter models.
+            for name, model in (("build-dataset/build", "BuildConfig"), ("finetune/finetune", "TrainConfig"),
+                                ("evaluate/evaluate", "EvalConfig")):
+                schema = found[name].parameter_openapi_schema
+                assert schema["properties"]["config"]["$ref"].endswith(model), name
+
+            def scheduled():
+                return client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[rebuild.id])),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Scheduled"]))),
+                )
+
+            runs = wait_until(scheduled, 60, "scheduled rebuild runs")
+    assert all(r.expected_start_time.month == 1 and r.expected_start_time.day == 1 for r in runs)
+
+
+def test_triggered_rebuild_processes_only_the_added_article(served, prefect_server, model_server, demo_data):
+    out, watch = served["out"], served["watch"]
+    before_calls = len(model_server.chat_calls())
+    _run(prefect_server, "build-dataset/rebuild", served["log"])
+    first_calls = len(model_server.chat_calls()) - before_calls
+    figures = read_all(out / "figures", Figure)
+    summaries = read_all(out / "summaries", SummaryRow)
+    assert {f.article_id for f in figures} == {"PMC900001", "10.1590/1414-431X2021e11439"}
+    assert {s.figure_id for s in summaries} == {f.figure_id for f in figures}
+    assert first_calls == _report(out)["model_calls"] > 0
+    assert version_names(out) == ["v0001"]
+    v1 = load_version(out, "v0001")
+    assert v1.counts["summaries"] == len(summaries) and v1.counts["figures"] == len(figures)
+    assert v1.config["input_dir"] == str(watch) and v1.code["package"]
+    assert list((out / "logs").glob("build-*.jsonl"))
+
+    _copy(demo_data / "demo", ADDED, watch)
+    mark = len(model_server.chat_calls())
+    _run(prefect_server, "build-dataset/rebuild", served["log"])
+    new_calls = model_server.chat_calls()[mark:]
+
+    figures2 = read_all(out / "figures", Figure)
+    added = {f.figure_id for f in figures2 if f.article_id == NEW_ARTICLE}
+    assert added and {f.figure_id for f in figures2} - added == {f.figure_id for f in figures}
+    summaries2 = read_all(out / "summaries", SummaryRow)
+    knowledge2 = read_all(out / "knowledge", KnowledgeRow)
+    assert {s.figure_id for s in summaries2} == {f.figure_id for f in figures2}
+    # Every model call of the rebuild was for an item of the new article: one per summary or
+    # knowledge row (or reject) of its figures, and nothing for the earlier ones.
+    items = [r for r in summaries2 + knowledge2 if r.figure_id in added]
+    items += [r for stage in ("summary", "knowledge") for r in read_all(out / "rejects" / stage, Reject)
+              if r.figure_id in added]
+    assert len(new_calls) == len(items) == _report(out)["model_calls"] > 0
+    report = _report(out)
+    for step in report["steps"]:
+        if step["kind"] == "stage":
+            assert step["skipped_shards"] == step["shards"] - 1, step  # only the new shard ran
+
+    # v0002 adds files; every file v0001 recorded is byte-identical in v0002 (nothing recomputed).
+    assert version_names(out) == ["v0001", "v0002"]
+    v2 = load_version(out, "v0002")
+    assert v2.previous == "v0001" and v2.counts["figures"] == len(figures2)
+    for rel, entry in v1.files.items():
+        assert v2.files[rel].sha256 == entry.sha256, rel
+    assert set(v2.files) > set(v1.files)
+    assert all(v1.object_path(out, rel).exists() for rel in v1.files)
+
+    # Nothing new: no model call and no new version.
+    mark = len(model_server.chat_calls())
+    _run(prefect_server, "build-dataset/rebuild", served["log"])
+    assert len(model_server.chat_calls()) == mark and _report(out)["model_calls"] == 0
+    assert version_names(out) == ["v0001", "v0002"] and _report(out)["new_version"] is False
+
+
+def test_on_demand_build_deployment_takes_parameters(served, prefect_server, model_server, tmp_path, demo_data):
+    src = tmp_path / "in"
+    shutil.copytree(demo_data / "demo" / "demo-003", src / "demo-003")
+    out = tmp_path / "out"
+    config = {"input_dir": str(src), "out_dir": str(out), "stages": ["ingest", "summary"],
+              "engine": {"text": {"backend": "openai", "base_urls": [model_server.base_url], "model": "fake-model"}}}
+    with prefect_server.api():
+        from prefect.deployments import run_deployment
+
+        run = run_deployment("build-dataset/build", parameters={"config": config}, timeout=180, poll_interval=1)
+    assert run.state.is_completed(), run.state
+    figures = read_all(out / "figures", Figure)
+    assert figures and {s.figure_id for s in read_all(out / "summaries", SummaryRow)} == {f.figure_id for f in figures}
