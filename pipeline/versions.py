@@ -155,16 +155,23 @@ def public_config(config: BaseModel) -> dict[str, Any]:
 # -- writing ----------------------------------------------------------------------------------
 
 
+_hardlink = os.link  # module attribute, so tests can take hard links away
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        _hardlink(src, dest)
+    except OSError:  # another file system, or links not supported: pay for a copy
+        shutil.copy2(src, dest)
+
+
 def _snapshot(src: Path, dest: Path) -> None:
     if dest.exists():
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:  # another file system, or links not supported: pay for a copy
-        shutil.copy2(src, tmp)
+    link_or_copy(src, tmp)
     os.replace(tmp, dest)
 
 
@@ -267,11 +274,7 @@ def restore_version(out_dir: Path, name: str, dest: Path) -> Path:
     for rel in manifest.files:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        src = manifest.object_path(out_dir, rel)
-        try:
-            os.link(src, target)
-        except OSError:
-            shutil.copy2(src, target)
+        link_or_copy(manifest.object_path(out_dir, rel), target)
     marker = Path(out_dir) / "_pmc_instruct.json"
     if marker.exists():
         shutil.copy2(marker, dest / marker.name)
@@ -279,8 +282,5 @@ def restore_version(out_dir: Path, name: str, dest: Path) -> Path:
         src = Path(out_dir) / rel
         if src.exists():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, dest / rel)
-            except OSError:
-                shutil.copy2(src, dest / rel)
+            link_or_copy(src, dest / rel)
     return dest
