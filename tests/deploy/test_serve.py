@@ -69,6 +69,35 @@ def _report(out: Path) -> dict:
     return json.loads((out / "_state" / "build-report.json").read_text())
 
 
+def _check_observability(prefect_server, out: Path, run) -> None:
+    """The run's table artifact (per-step timings and engine counters) and JSON-lines log."""
+    report = _report(out)
+    with prefect_server.api():
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["build-timings"]), flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    assert len(found) == 1 and found[0].type == "table"
+    table = found[0].data if isinstance(found[0].data, list) else json.loads(found[0].data)
+    rows = {r["step"]: r for r in table}
+    assert set(rows) == {"ingest", "summary", "knowledge", "total"}
+    assert rows["summary"]["model calls"] == next(s["model_calls"] for s in report["steps"] if s["name"] == "summary")
+    assert rows["total"]["model calls"] == report["model_calls"] and rows["summary"]["tokens out"] > 0
+
+    [log] = [p for p in (out / "logs").glob("build-*.jsonl") if str(run.id)[:8] in p.name]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(line["flow_run_id"] == str(run.id) for line in lines if "flow_run_id" in line)
+    events = [line for line in lines if line.get("event")]
+    shards = [e["data"] for e in events if e["event"] == "shard"]
+    assert {(s["stage"], s["shard"]) for s in shards} == {("summary", "part-00000.parquet"), ("knowledge", "part-00000.parquet")}
+    assert sum(s["engine"]["model_calls"] for s in shards) == report["model_calls"]
+    [end] = [e["data"] for e in events if e["event"] == "run"]
+    assert end["model_calls"] == report["model_calls"] and end["engine"]["requests"] >= end["model_calls"]
+    assert any(line["logger"] == "prefect.task_runs" for line in lines)  # Prefect's own run logs too
+
+
 def test_deployments_and_cron_schedule_are_registered(served, prefect_server):
     with prefect_server.api():
         from prefect.client.orchestration import get_client
@@ -103,7 +132,7 @@ def test_deployments_and_cron_schedule_are_registered(served, prefect_server):
 def test_triggered_rebuild_processes_only_the_added_article(served, prefect_server, model_server, demo_data):
     out, watch = served["out"], served["watch"]
     before_calls = len(model_server.chat_calls())
-    _run(prefect_server, "build-dataset/rebuild", served["log"])
+    first_run = _run(prefect_server, "build-dataset/rebuild", served["log"])
     first_calls = len(model_server.chat_calls()) - before_calls
     figures = read_all(out / "figures", Figure)
     summaries = read_all(out / "summaries", SummaryRow)
@@ -114,7 +143,7 @@ def test_triggered_rebuild_processes_only_the_added_article(served, prefect_serv
     v1 = load_version(out, "v0001")
     assert v1.counts["summaries"] == len(summaries) and v1.counts["figures"] == len(figures)
     assert v1.config["input_dir"] == str(watch) and v1.code["package"]
-    assert list((out / "logs").glob("build-*.jsonl"))
+    _check_observability(prefect_server, out, first_run)
 
     _copy(demo_data / "demo", ADDED, watch)
     mark = len(model_server.chat_calls())
