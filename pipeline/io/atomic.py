@@ -13,6 +13,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class WriteFailed(OSError):
     """A write could not be completed; the target was left untouched."""
 
@@ -29,6 +38,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes 0600 files; outputs are for sharing, so honour the umask like open() does.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)

@@ -86,3 +86,15 @@ def test_other_schema_version_refused(tmp_path):
     pq.write_table(table, path)
     with pytest.raises(SchemaVersionMismatch, match="schema version 0"):
         read_rows(path, Reject)
+
+
+def test_atomic_write_honours_umask(tmp_path):
+    import os
+
+    from pipeline.io.atomic import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "x.json", "{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not [p for p in tmp_path.iterdir() if p.name != "x.json"]  # no temp file left behind
