@@ -2,6 +2,8 @@
 
 A subclass sets `task` and `prompt`, implements `plan_figure` (work items for one figure) and
 `finish` (model result -> QARow or Reject). Name, output table and inputs follow from `task`.
+Most tasks are "the model writes one question and its answer": those subclass `ModelQAGenerator`
+and only say why a figure cannot be used, what to ask for question n, and the row's task fields.
 Per-shard planning state lives in a `ShardPlan` passed down, never on the stage object, so one
 stage instance may plan several shards at once (threads).
 """
@@ -217,3 +219,50 @@ class Generator(Stage):
             **fields,
         )
         return row.model_copy(update={"conversation": conversation_for(row)})
+
+
+class ModelQAGenerator(Generator):
+    """A generator whose model writes a free-form question and its answer for each work item.
+
+    A subclass implements `unusable` (why a figure gets no questions), `ask` (the request for
+    question n plus the target it is about) and `row_fields` (the task's fields of the row).
+    Planning, model-failure rejects, question/answer checks and row building are shared.
+    """
+
+    def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
+        """(reason, why) when this figure cannot get questions of this task, else None."""
+        return None
+
+    @abstractmethod
+    def ask(self, key: str, bundle: FigureBundle, n: int) -> tuple[ChatRequest, Any]:
+        """The request for question `n` of this figure, and its target (panels etc.) for `row_fields`."""
+
+    @abstractmethod
+    def row_fields(self, bundle: FigureBundle, target: Any) -> dict[str, Any]:
+        """QARow fields beyond question, answer and provenance (images, context, panels, boxes)."""
+
+    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
+        fig = bundle.figure
+        problem = self.unusable(bundle)
+        if problem:
+            reason, why = problem
+            yield self.reject(self.qa_id(fig, 0), fig, reason, f"{fig.figure_id}: {why}")
+            return
+        for n in range(self.count):
+            key = self.qa_id(fig, n)
+            request, target = self.ask(key, bundle, n)
+            yield WorkItem(key, request, context=(bundle, target))
+
+    def finish(self, item: WorkItem, result: ChatResult | None) -> list[QARow] | Reject:
+        bundle, target = item.context
+        fig = bundle.figure
+        bad = self.failed(item, fig, result)
+        if bad:
+            return bad
+        qa = self.clean_qa(item, fig, result)
+        if isinstance(qa, Reject):
+            return qa
+        question, answer = qa
+        provenance = self.model_provenance(result, item.request)
+        fields = self.row_fields(bundle, target)
+        return [self.make_row(fig, item.key, question=question, answer=answer, provenance=provenance, **fields)]

@@ -2,68 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
-from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator, ShardPlan
+from pipeline.engine.types import ChatRequest
+from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
-from pipeline.stages.base import WorkItem
-from schemas import QARow, Reject, RejectReason
+from schemas import RejectReason
 
 GENERIC_FOCUS = ["what the image shows", "the type of image or plot"]
 
 
 @register
-class SinglePanelQA(Generator):
+class SinglePanelQA(ModelQAGenerator):
     task = "single_panel_qa"
     prompt = "single_panel_qa"
 
-    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
-        fig = bundle.figure
-        labels = bundle.panels_with_crops()
-        if not labels:
-            yield self.reject(
-                self.qa_id(fig, 0), fig, RejectReason.NO_PANELS, f"{fig.figure_id}: no panel crops from stage 3"
-            )
-            return
-        self.rng(fig.figure_id).shuffle(labels)
-        for n in range(self.count):
-            label = labels[n % len(labels)]
-            perc = bundle.panel_perception[label]
-            topics = list(perc.observations) + GENERIC_FOCUS
-            key = self.qa_id(fig, n)
-            sub_caption = fig.sub_caption(label) or fig.caption
-            request = self.request(
-                key,
-                images=[perc.image_path],
-                sub_caption=self.text(sub_caption),
-                description=self.text(perc.description),
-                observations=self.text("; ".join(perc.observations)),
-                focus=topics[(n // len(labels)) % len(topics)],
-            )
-            yield WorkItem(key, request, context=(bundle, label))
+    def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
+        if not bundle.panels_with_crops():
+            return RejectReason.NO_PANELS, "no panel crops from stage 3"
+        return None
 
-    def finish(self, item: WorkItem, result: ChatResult | None) -> list[QARow] | Reject:
-        bundle, label = item.context
+    def panel_order(self, bundle: FigureBundle) -> list[str]:
+        """The figure's cropped panels in a seeded order; question n is about panel n mod count."""
+        labels = bundle.panels_with_crops()
+        self.rng(bundle.figure.figure_id).shuffle(labels)
+        return labels
+
+    def ask(self, key: str, bundle: FigureBundle, n: int) -> tuple[ChatRequest, Any]:
         fig = bundle.figure
-        bad = self.failed(item, fig, result)
-        if bad:
-            return bad
-        qa = self.clean_qa(item, fig, result)
-        if isinstance(qa, Reject):
-            return qa
-        question, answer = qa
+        labels = self.panel_order(bundle)
+        label = labels[n % len(labels)]
+        perc = bundle.panel_perception[label]
+        topics = list(perc.observations) + GENERIC_FOCUS
+        request = self.request(
+            key,
+            images=[perc.image_path],
+            sub_caption=self.text(fig.sub_caption(label) or fig.caption),
+            description=self.text(perc.description),
+            observations=self.text("; ".join(perc.observations)),
+            focus=topics[(n // len(labels)) % len(topics)],
+        )
+        return request, label
+
+    def row_fields(self, bundle: FigureBundle, target: str) -> dict[str, Any]:
+        fig, label = bundle.figure, target
         panel = next((p for p in fig.panels if p.label == label), None)
-        return [
-            self.make_row(
-                fig,
-                item.key,
-                question=question,
-                answer=answer,
-                image_paths=[bundle.panel_perception[label].image_path],
-                context=self.context_text(fig.sub_caption(label) or fig.caption),
-                panel_labels=[label],
-                boxes=[panel.box_norm] if panel else [],
-                provenance=self.model_provenance(result, item.request),
-            )
-        ]
+        return {
+            "image_paths": [bundle.panel_perception[label].image_path],
+            "context": self.context_text(fig.sub_caption(label) or fig.caption),
+            "panel_labels": [label],
+            "boxes": [panel.box_norm] if panel else [],
+        }

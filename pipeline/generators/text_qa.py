@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
-from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator, ShardPlan
+from pipeline.engine.types import ChatRequest
+from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
-from pipeline.stages.base import WorkItem
-from schemas import QARow, Reject, RejectReason
+from schemas import RejectReason
 
 GENERIC_FOCUS = ["the main finding", "the method or technique used", "the purpose of the experiment"]
 
@@ -25,46 +24,27 @@ def focuses(bundle: FigureBundle) -> list[str]:
 
 
 @register
-class TextQA(Generator):
+class TextQA(ModelQAGenerator):
     task = "text_qa"
     prompt = "text_qa"
 
-    def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
-        fig = bundle.figure
+    def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
         if bundle.summary is None:
-            yield self.reject(
-                self.qa_id(fig, 0), fig, RejectReason.MISSING_INPUT, f"{fig.figure_id}: no stage 1 summary for this figure"
-            )
-            return
+            return RejectReason.MISSING_INPUT, "no stage 1 summary for this figure"
+        return None
+
+    def ask(self, key: str, bundle: FigureBundle, n: int) -> tuple[ChatRequest, Any]:
+        fig = bundle.figure
         topics = focuses(bundle)
         background = bundle.knowledge.background if bundle.knowledge else ""
-        for n in range(self.count):
-            key = self.qa_id(fig, n)
-            request = self.request(
-                key,
-                caption=self.text(fig.caption),
-                summary=self.text(bundle.summary.summary),
-                background=self.text(background),
-                focus=topics[n % len(topics)],
-            )
-            yield WorkItem(key, request, context=bundle)
+        request = self.request(
+            key,
+            caption=self.text(fig.caption),
+            summary=self.text(bundle.summary.summary),
+            background=self.text(background),
+            focus=topics[n % len(topics)],
+        )
+        return request, None
 
-    def finish(self, item: WorkItem, result: ChatResult | None) -> list[QARow] | Reject:
-        fig = item.context.figure
-        bad = self.failed(item, fig, result)
-        if bad:
-            return bad
-        qa = self.clean_qa(item, fig, result)
-        if isinstance(qa, Reject):
-            return qa
-        question, answer = qa
-        return [
-            self.make_row(
-                fig,
-                item.key,
-                question=question,
-                answer=answer,
-                context=self.context_text(fig.caption),
-                provenance=self.model_provenance(result, item.request),
-            )
-        ]
+    def row_fields(self, bundle: FigureBundle, target: None) -> dict[str, Any]:
+        return {"context": self.context_text(bundle.figure.caption)}
