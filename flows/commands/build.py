@@ -87,7 +87,7 @@ def build(
     from pipeline.engine.settings import load_settings
     from pipeline.ingest import InputFolderError
     from pipeline.ingest.config import IngestConfig
-    from pipeline.io.layout import LayoutMismatch
+    from pipeline.io.layout import LayoutMismatch, check_layout
 
     names = [n.strip() for item in stages or [] for n in item.split(",") if n.strip()] or None
     unknown = set(names or ()) - set(all_names())
@@ -99,6 +99,7 @@ def build(
                       no_cache=no_cache, max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
                       engine=settings)
     try:
+        check_layout(cfg.out_dir)  # refuse a foreign output folder before Prefect starts
         report = build_flow(runner, dask_address, dask_workers)(cfg)
     except (InputFolderError, LayoutMismatch, FileNotFoundError) as exc:  # the run cannot start
         console.print(f"[red]build failed:[/red] {exc}")

@@ -93,7 +93,7 @@ def _drop_duplicates(parsed: ParsedFile, taken: set[str], rel: str) -> None:
     for fig in parsed.figures:
         if fig.figure_id in taken:
             parsed.rejects.append(reject(rel, RejectReason.DUPLICATE_ID,
-                                         f"{fig.figure_id}: already produced by another input file; dropped",
+                                         f"{rel}: figure {fig.figure_id} was already produced by another input file; dropped",
                                          article_id=fig.article_id, figure_id=fig.figure_id))
             continue
         taken.add(fig.figure_id)

@@ -33,6 +33,20 @@ def read_marker(out: Path) -> dict | None:
     return data
 
 
+def check_layout(out: Path) -> None:
+    """Raise LayoutMismatch if `out` exists and is not a folder of this schema version; create nothing
+    (lets a command refuse a foreign folder before any expensive start-up)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise LayoutMismatch(f"output path {out} exists and is not a folder")
+    marker = read_marker(out)
+    if marker is not None and str(marker.get("schema_version")) != SCHEMA_VERSION:
+        raise LayoutMismatch(
+            f"output folder {out} was written with schema version {marker.get('schema_version')}, but this "
+            f"pmc-instruct writes schema version {SCHEMA_VERSION}; use a new --out folder or delete the old one"
+        )
+
+
 def ensure_layout(out: Path, created_by: str = "pmc-instruct") -> Path:
     """Create `out` with a layout marker, or check the existing marker's schema version.
 
@@ -40,18 +54,9 @@ def ensure_layout(out: Path, created_by: str = "pmc-instruct") -> Path:
     (raise LayoutMismatch) instead of being silently mixed with rows of a different shape.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise LayoutMismatch(f"output path {out} exists and is not a folder")
-    marker = read_marker(out)
-    if marker is None:
+    check_layout(out)
+    if read_marker(out) is None:
         out.mkdir(parents=True, exist_ok=True)
         payload = {"schema_version": SCHEMA_VERSION, "created_by": created_by}
         atomic_write_text(marker_path(out), json.dumps(payload, indent=2) + "\n")
-        return out
-    found = str(marker.get("schema_version"))
-    if found != SCHEMA_VERSION:
-        raise LayoutMismatch(
-            f"output folder {out} was written with schema version {found}, but this pmc-instruct "
-            f"writes schema version {SCHEMA_VERSION}; use a new --out folder or delete the old one"
-        )
     return out
