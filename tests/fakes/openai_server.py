@@ -8,6 +8,7 @@ non-JSON and schema-invalid answers, either scripted (`script([...])`, in order)
 seeded RNG. Answers come from a pluggable responder; the default one produces a valid instance of the
 requested json_schema (or of the schema quoted in the prompt when response_format is refused), or a
 canned answer registered for the request's template name (sent by the engine as X-PMC-Template).
+"echo_auth" answers 401 quoting the API key it received (for secret-leak tests).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-FAULTS = ("429", "503", "500", "timeout", "malformed", "truncated", "bad_json", "schema_invalid")
+FAULTS = ("429", "503", "500", "timeout", "malformed", "truncated", "bad_json", "schema_invalid", "echo_auth")
 
 
 @dataclass
@@ -107,6 +108,7 @@ class FakeOpenAIServer:
         models: tuple[str, ...] = ("fake-model",),
         responder: Responder | None = None,
         record_bodies: bool = True,
+        fault_for: Callable[[dict[str, Any], str | None], str | None] | None = None,
     ) -> None:
         self.latency_s = latency_s
         self.capacity = capacity
@@ -118,6 +120,8 @@ class FakeOpenAIServer:
         self.models = models
         self.responder = responder or self.default_responder
         self.record_bodies = record_bodies
+        # per-request fault choice (body, template name) -> fault or None; consulted before script/rates
+        self.fault_for = fault_for
         self.canned: dict[str, str] = {}
         self.calls: list[CallRecord] = []
         self.in_flight = 0
@@ -206,7 +210,8 @@ class FakeOpenAIServer:
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> Response:
             body = await request.json()
-            fault = self._pick_fault()
+            template = request.headers.get("x-pmc-template")
+            fault = (self.fault_for(body, template) if self.fault_for else None) or self._pick_fault()
             with self._lock:
                 record = CallRecord(len(self.calls), time.monotonic(), request.url.path,
                                     body if self.record_bodies else {}, dict(request.headers), fault,
@@ -237,6 +242,10 @@ class FakeOpenAIServer:
         if fault in ("429", "503"):
             return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}},
                                 status_code=int(fault), headers=retry)
+        if fault == "echo_auth":  # like a real 401: the server quotes the key it was given
+            token = (record.headers.get("authorization") or "").split(" ")[-1]
+            return JSONResponse({"error": {"message": f"Incorrect API key provided: {token}", "type": "auth"}},
+                                status_code=401)
         if fault == "500":
             return JSONResponse({"error": {"message": "internal error", "type": "server_error"}}, status_code=500)
         if fault == "timeout":

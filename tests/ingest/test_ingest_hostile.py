@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hostile import article, fig, jpeg_bytes, png_bytes, write
+from hostile import BAD_XML, article, fig, jpeg_bytes, png_bytes, png_header_only, write
 from pipeline.ingest import IngestConfig, InputFolderError, run_ingest
 from pipeline.io.parquet import read_all
 from schemas import Article, Figure, Reject, RejectReason
@@ -30,19 +30,7 @@ def reasons(rejects: list[Reject]) -> list[RejectReason]:
     return [r.reason for r in rejects]
 
 
-@pytest.mark.parametrize("name,doc,reason", [
-    ("xxe", '<?xml version="1.0"?><!DOCTYPE article [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-            '<article><front/><body><fig id="f1"><caption><p>&xxe;</p></caption></fig></body></article>', RejectReason.XML_FORBIDDEN),
-    ("laughs", '<?xml version="1.0"?><!DOCTYPE article [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
-               '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><article>&d;</article>',
-     RejectReason.XML_FORBIDDEN),
-    ("param", '<?xml version="1.0"?><!DOCTYPE article [<!ENTITY % p SYSTEM "http://example.invalid/x.dtd"> %p;]><article/>',
-     RejectReason.XML_FORBIDDEN),
-    ("malformed", "<article><body><p>unclosed</body></article>", RejectReason.XML_MALFORMED),
-    ("truncated", article(fig("f1", "x"))[:150], RejectReason.XML_MALFORMED),
-    ("wrongroot", '<?xml version="1.0"?><html><body/></html>', RejectReason.XML_WRONG_ROOT),
-    ("empty", "", RejectReason.XML_MALFORMED),
-])
+@pytest.mark.parametrize("name,doc,reason", [(n, d, RejectReason(r)) for n, (d, r) in BAD_XML.items()])
 def test_bad_xml_is_rejected_and_run_continues(tmp_path: Path, name: str, doc: str, reason: RejectReason):
     src = tmp_path / "in"
     good_article(src)
@@ -265,23 +253,11 @@ def test_oversized_document_is_not_read(tmp_path: Path):
     assert "exceeds the limit" in rejects[0].detail
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width x height pixels but carries almost no data (a decompression bomb shape)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-
-
 def test_decompression_bomb_is_rejected_even_with_a_high_limit(tmp_path: Path):
     """Pillow's own DecompressionBombError (far above its limit) is a reject too, whatever --max-pixels says."""
     src = tmp_path / "in"
     write(src / "a" / "ok.png", png_bytes())
-    write(src / "a" / "bomb.png", _png_header_only(40_000, 40_000))
+    write(src / "a" / "bomb.png", png_header_only(40_000, 40_000))
     write(src / "a" / "a.xml", article(fig("f1", "ok.png") + fig("f2", "bomb.png")))
     figures, rejects, _ = ingest(src, tmp_path, max_pixels=10**10)
     assert [f.has_image for f in figures] == [True, False]

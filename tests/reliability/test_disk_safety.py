@@ -1,0 +1,104 @@
+"""Output safety: a full disk fails the shard being written with a clear error and leaves every
+earlier file valid; a rerun finishes the job; Parquet/JSONL writes only go through the atomic
+writer; an output folder from another schema version is refused by the CLI instead of mixed."""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from support import CLI, REPO, cli_env, parquet_tables, responder_for, settings
+
+import pipeline.io.parquet as parquet_io
+from fakes.openai_server import FakeOpenAIServer
+from pipeline.build import BuildConfig, run_build
+from pipeline.io.atomic import WriteFailed
+from pipeline.ingest.config import IngestConfig
+from pipeline.stages.runner import figure_shards
+
+pytestmark = pytest.mark.slow
+
+
+def _disk_full_on(n: int, monkeypatch) -> list[Path]:
+    """From the n-th Parquet write on, write half a file and raise ENOSPC (like a full disk)."""
+    real = parquet_io.pq.write_table
+    seen: list[Path] = []
+
+    def write_table(table, where, *args, **kw):
+        seen.append(Path(where))
+        if len(seen) >= n:
+            Path(where).write_bytes(b"PAR1" + b"\0" * 100)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(table, where, *args, **kw)
+
+    monkeypatch.setattr(parquet_io.pq, "write_table", write_table)
+    return seen
+
+
+def test_full_disk_fails_the_shard_cleanly_and_a_rerun_completes(tmp_path: Path, demo_data: Path, monkeypatch):
+    with FakeOpenAIServer(models=("fake", "fake-vl")) as server:
+        server.responder = responder_for(server)
+        config = BuildConfig(input_dir=demo_data, out_dir=tmp_path / "out", ingest=IngestConfig(shard_size=4),
+                             engine=settings(server.base_url), stages=["ingest", "summary", "knowledge"])
+        out = config.out_dir
+        run_build(config.model_copy(update={"stages": ["ingest"]}))
+        assert len(figure_shards(out)) == 2
+        before = {p: p.read_bytes() for p in out.rglob("*.parquet")}
+        writes = _disk_full_on(3, monkeypatch)  # summary shard 0 (rows, rejects), then shard 1 rows
+        with pytest.raises(WriteFailed) as failure:
+            run_build(config)
+        message = str(failure.value)
+        assert "No space left on device" in message and "summaries/part-00001.parquet" in message
+        assert failure.value.errno == errno.ENOSPC
+
+        # earlier files are intact and readable; no half-written file or temp file is left behind
+        for path, data in before.items():
+            assert path.read_bytes() == data
+        for path in out.rglob("*.parquet"):
+            pq.read_table(path)
+        assert not [p for p in out.rglob("*.tmp")]
+        assert (out / "_state" / "summary" / "part-00000.json").exists()
+        assert not (out / "_state" / "summary" / "part-00001.json").exists()
+        assert not (out / "summaries" / "part-00001.parquet").exists()
+        assert len(writes) == 3
+
+        monkeypatch.undo()
+        calls = len(server.chat_calls())
+        report = run_build(config)
+        assert report.step("summary").skipped_shards == 1 and report.step("summary").rows == 8
+        # the failed shard's answers came back from the cache: no model call was paid twice
+        summary_calls = [c for c in server.chat_calls()[calls:] if (c.template or "").startswith("caption_summary")]
+        assert summary_calls == []
+        assert len(parquet_tables(out)["summaries/part-00001.parquet"]) == 4
+
+
+def test_parquet_and_jsonl_writes_only_go_through_the_atomic_writer():
+    """A static guard: the only direct Parquet writer is pipeline/io/parquet.py (inside atomic_write),
+    and no module opens a .jsonl/.parquet/.json output for writing by itself."""
+    offenders = []
+    for path in (REPO / "pipeline").rglob("*.py"):
+        text = path.read_text()
+        rel = path.relative_to(REPO).as_posix()
+        if rel != "pipeline/io/parquet.py" and re.search(r"\b(pq\.write_table|to_parquet|ParquetWriter)\b", text):
+            offenders.append(rel)
+        if re.search(r"open\([^)]*\.(jsonl|parquet)[^)]*['\"][wa]", text):
+            offenders.append(rel)
+    assert offenders == []
+
+
+def test_cli_refuses_an_output_folder_of_another_schema_version(tmp_path: Path, demo_data: Path):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "_pmc_instruct.json").write_text(json.dumps({"schema_version": "0", "created_by": "pmc-instruct 0.0"}))
+    (out / "figures").mkdir()
+    result = subprocess.run([*CLI, "build", "--input", str(demo_data), "--out", str(out), "--stages", "ingest"],
+                            env=cli_env(tmp_path / "prefect"), cwd=REPO, capture_output=True, text=True, timeout=180)
+    text = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, text[-2000:]
+    assert "build failed" in text and "schema version 0" in text and "new --out folder" in text
+    assert list((out / "figures").iterdir()) == []  # nothing was mixed in
