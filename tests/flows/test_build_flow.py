@@ -104,7 +104,8 @@ def test_cli_build_prints_summary_and_paths(build_input, fake_server, tmp_path):
 
     again = CliRunner().invoke(app, args, catch_exceptions=False)
     assert again.exit_code == 0 and len(fake_server.chat_calls()) == 3
-    assert "1/" in again.output  # skipped shards column shows n/n
+    shards = len(list((out / "figures").glob("part-*.parquet")))
+    assert f"{shards}/{shards}" in again.output  # skipped shards column: all of them
 
     bad = CliRunner().invoke(app, [*args[:7], "--stages", "summary,nonsense"])
     assert bad.exit_code == 2 and "nonsense" in bad.output
