@@ -45,14 +45,20 @@ def settings(base_url: str, **kw: Any) -> EngineSettings:
     return EngineSettings(text=text, vision=text.model_copy(update={"model": "fake-vl"}))
 
 
-def cli_env(prefect_home: Path, **extra: str) -> dict[str, str]:
-    """Environment for a `pmc-instruct` subprocess: its own PREFECT_HOME, small retry backoff."""
+def cli_env(prefect_home: Path | dict, **extra: str) -> dict[str, str]:
+    """Environment for a `pmc-instruct` subprocess: a PREFECT_HOME (or the `prefect_api` fixture's
+    server: its home and API URL), small retry backoff."""
+    api = None
+    if isinstance(prefect_home, dict):
+        prefect_home, api = prefect_home["home"], prefect_home["url"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMC_INSTRUCT_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONPATH=str(REPO),
                PMC_INSTRUCT_TEXT__BACKOFF_INITIAL_S="0", PMC_INSTRUCT_TEXT__BACKOFF_MAX_S="0.05",
                PMC_INSTRUCT_VISION__BACKOFF_INITIAL_S="0", PMC_INSTRUCT_VISION__BACKOFF_MAX_S="0.05")
+    if api:
+        env["PREFECT_API_URL"] = api
     env.update(extra)
     return env
 

@@ -71,7 +71,7 @@ def _unique_ids(tables: dict[str, list[dict]]) -> None:
                 break
 
 
-def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path: Path, small_input: Path):
+def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path: Path, small_input: Path, prefect_api):
     inputs = small_input
     with FakeOpenAIServer(models=("fake", "fake-vl"), latency_s=0.03) as server:
         server.responder = responder_for(server)
@@ -85,7 +85,7 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path: Pa
 
         # The same build, killed three times at different points, then resumed to the end.
         out = tmp_path / "killed"
-        env = cli_env(tmp_path / "prefect")
+        env = cli_env(prefect_api)
         args = build_args(inputs, out, server.base_url, shard_size=2)
         kill_points = [
             ("after 8 model calls", lambda start: len(server.chat_calls()) >= start + 8),
@@ -109,6 +109,7 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path: Pa
         final = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
         assert final.returncode == 0, f"{final.stdout[-3000:]}{final.stderr[-3000:]}"
         assert len(killed) >= 2, f"the build ended before most kill points: killed {killed}"
+        print(f"killed {killed}; losses in flight {lost}")
 
         calls = server.chat_calls()
         for label, at, answered, allowed in kill_checks:

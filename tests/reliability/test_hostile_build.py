@@ -5,8 +5,8 @@ server quotes back in 401 errors:
 - every bad input lands in rejects/ingest with its expected reason and a detail naming the file or
   figure, unusual but valid images are converted, and the good articles' figures reach final/;
 - the sentinel key appears nowhere: not in any file under the output folder (Parquet read back
-  decompressed, the SQLite cache, logs, the Prefect home with its database and artifacts), not on
-  stdout or stderr.
+  decompressed, the SQLite cache, logs), nor in the Prefect home of the server the build reported to
+  (its database with flow runs, task runs, logs and artifacts), nor on stdout or stderr.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ECHO_TEMPLATES = ("compound_qa", "deleak_context")  # 401 quoting the key on the
 
 
 @pytest.fixture(scope="module")
-def hostile_build(tmp_path_factory, small_input: Path):
+def hostile_build(tmp_path_factory, small_input: Path, prefect_api):
     root = tmp_path_factory.mktemp("hostile")
     inputs = root / "input"
     shutil.copytree(small_input, inputs / "good")
@@ -43,13 +43,14 @@ def hostile_build(tmp_path_factory, small_input: Path):
 
     with FakeOpenAIServer(models=("fake", "fake-vl"), fault_for=echo) as server:
         server.responder = responder_for(server)
-        env = cli_env(out / ".prefect", PMC_INSTRUCT_API_KEY=SENTINEL)
+        env = cli_env(prefect_api, PMC_INSTRUCT_API_KEY=SENTINEL)
         result = subprocess.run(build_args(inputs, out, server.base_url), env=env, cwd=REPO,
                                 capture_output=True, text=True, timeout=400)
         echoed = [c for c in server.chat_calls() if c.fault == "echo_auth"]
         sent_key = {c.headers.get("authorization") for c in server.chat_calls()}
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {"out": out, "cases": cases, "result": result, "echoed": echoed, "sent_key": sent_key,
+    return {"out": out, "prefect_home": prefect_api["home"], "cases": cases, "result": result, "echoed": echoed,
+            "sent_key": sent_key,
             "good": [f.figure_id for f in read_all(out / "figures", Figure) if f.article_id.startswith("PMC9000")]}
 
 
@@ -57,7 +58,8 @@ def test_every_bad_input_is_rejected_with_reason_and_the_good_figures_reach_fina
     out = hostile_build["out"]
     rejects = read_all(out / "rejects" / "ingest", Reject)
     for kind, item, reason, text in hostile_build["cases"]:
-        found = [r for r in rejects if item in (r.item, r.figure_id) and r.reason == reason]
+        # items are paths relative to the input folder; the corpus sits in its hostile/ subfolder
+        found = [r for r in rejects if item in (r.item.removeprefix("hostile/"), r.figure_id) and r.reason == reason]
         assert found, f"{kind}: no {reason} reject for {item}; got {[(r.item, r.reason) for r in rejects]}"
         assert any(text in r.detail or text in r.item for r in found), f"{kind}: {found[0].detail!r}"
         assert all(r.detail for r in found)
@@ -85,8 +87,8 @@ def test_the_api_key_is_nowhere_in_outputs_logs_or_console(hostile_build):
     assert hostile_build["echoed"], "the fake server never quoted the key: the test would not bite"
     assert f"Bearer {SENTINEL}" in hostile_build["sent_key"]  # the key was really used
     out = hostile_build["out"]
-    files = [p for p in out.rglob("*") if p.is_file()]
-    assert any(".prefect" in p.parts for p in files) and any(p.suffix == ".sqlite" for p in files)
+    files = [p for d in (out, hostile_build["prefect_home"]) for p in d.rglob("*") if p.is_file()]
+    assert any(p.name == "prefect.db" for p in files) and any(p.suffix == ".sqlite" for p in files)
     leaks = [str(p) for p in files if SENTINEL.encode() in _text_of(p)]
     assert leaks == []
     result = hostile_build["result"]
