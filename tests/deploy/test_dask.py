@@ -12,7 +12,7 @@ import pytest
 from prefect_procs import REPO, model_args
 
 from pipeline.io.parquet import read_all
-from schemas import Figure, KnowledgeRow, PerceptionRow, Reject, SummaryRow
+from schemas import Figure, KnowledgeRow, PerceptionRow, QARow, Reject, SummaryRow
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,17 @@ def _build(env: dict, input_dir: Path, out: Path, server, *extra: str) -> subpro
     return done
 
 
+def _tables(out: Path) -> list[tuple[str, type]]:
+    """Stage 1-3 tables plus every QA table after de-leaking and the gates (final/<task>)."""
+    qa = [(f"{group}/{d.name}", QARow) for group in ("deleaked", "final")
+          for d in sorted((out / group).glob("*")) if d.is_dir()]
+    return [*TABLES, *qa]
+
+
 def _rows(out: Path) -> dict[str, list]:
     """Every row, keyed for comparison; provenance keeps what the answer depends on, not timings."""
     found = {}
-    for table, model in TABLES:
+    for table, model in _tables(out):
         rows = []
         for row in read_all(out / table, model):
             data = row.model_dump(mode="json")
@@ -41,8 +48,8 @@ def _rows(out: Path) -> dict[str, list]:
                                                                "template_version", "request_hash")}
             rows.append(json.dumps(data, sort_keys=True).replace(str(out), "<out>"))  # crop paths
         found[table] = sorted(rows)
-    found["rejects"] = sorted(f"{r.stage}|{r.item}|{r.reason}" for stage in ("summary", "knowledge", "perception")
-                              for r in read_all(out / "rejects" / stage, Reject))
+    found["rejects"] = sorted(f"{r.stage}|{r.item}|{r.reason}" for stage in sorted((out / "rejects").glob("*"))
+                              for r in read_all(stage, Reject))
     return found
 
 
@@ -65,6 +72,7 @@ def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_pat
 
     thread, dask = _rows(tmp_path / "thread"), _rows(tmp_path / "dask")
     assert all(thread[t] for t in ("figures", "summaries", "knowledge", "perception"))
+    assert any(t.startswith("final/") and rows for t, rows in thread.items())  # the whole plan ran
     assert dask == thread
     assert dask_calls == thread_calls > 0  # separate caches: each build asked for everything once
     report = json.loads((tmp_path / "dask" / "_state" / "build-report.json").read_text())
