@@ -57,3 +57,19 @@ def test_build_under_mixed_faults_accounts_for_every_item(tmp_path: Path, demo_d
     final = [r for d in (out / "final").iterdir() for r in read_all(d, QARow)]
     ids = Counter(r.qa_id for r in final)
     assert final and max(ids.values()) == 1
+
+    # the balance check itself can fail: drop one summary row, then duplicate one
+    from pipeline.accounting import stage_balance
+    from pipeline.io.parquet import read_rows, write_rows
+    from pipeline.stages.summary import SummaryStage
+    from schemas import SummaryRow
+
+    shard = out / "summaries" / "part-00000.parquet"
+    rows = read_rows(shard, SummaryRow)
+    assert rows
+    write_rows(shard, rows[1:], SummaryRow)
+    lost = stage_balance(SummaryStage(), out, shard.name)
+    assert not lost.ok and lost.missing == [rows[0].figure_id]
+    write_rows(shard, rows + rows[:1], SummaryRow)
+    doubled = stage_balance(SummaryStage(), out, shard.name)
+    assert not doubled.ok and doubled.duplicated == [rows[0].figure_id]
