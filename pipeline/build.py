@@ -55,6 +55,8 @@ class BuildConfig(BaseModel):
     stages: list[str] | None = Field(None, description="names to run, in plan order; None: all")
     limit: int | None = Field(None, ge=1, description="process only the first N figures by figure id")
     no_cache: bool = Field(False, description="bypass the engine's response cache")
+    cache_dir: Path | None = Field(None, description="response cache folder; None: <out>/cache. With Dask workers on "
+                                   "several machines give a node-local path (SQLite WAL needs a local file system)")
     prompts_dir: Path | None = Field(None, description="template folder; None: PMC_INSTRUCT_PROMPTS_DIR or prompts/")
     max_tokens: int | None = Field(None, ge=16, description="override every model stage's max_tokens")
     ingest: IngestConfig = Field(default_factory=IngestConfig)

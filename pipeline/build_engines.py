@@ -72,7 +72,11 @@ class SharedEngine:
 def open_engine(config: BuildConfig) -> SharedEngine:
     from pipeline.engine import build_engine
 
-    return SharedEngine(build_engine(config.engine, Path(config.out_dir) / "cache", no_cache=config.no_cache))
+    return SharedEngine(build_engine(config.engine, cache_folder(config), no_cache=config.no_cache))
+
+
+def cache_folder(config: BuildConfig) -> Path:
+    return Path(config.cache_dir) if getattr(config, "cache_dir", None) else Path(config.out_dir) / "cache"
 
 
 # One engine per process and engine key, built on first use. Tasks call engine_for(config) instead of
@@ -86,7 +90,7 @@ _ENGINES_LOCK = threading.Lock()
 
 def engine_key(config: BuildConfig) -> str:
     """Engine settings (keys excluded) + cache folder + no_cache: builds that agree share an engine."""
-    cache = str((Path(config.out_dir) / "cache").resolve())
+    cache = str(cache_folder(config).resolve())
     return f"{config.engine.model_dump_json()}|{cache}|{config.no_cache}"
 
 

@@ -67,6 +67,7 @@ def build(
     vision_model: Annotated[Optional[str], typer.Option(help="vision model name on that endpoint")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML/YAML config file (models table)", exists=True, dir_okay=False)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="ignore the response cache")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="response cache folder (default OUT/cache); node-local on multi-machine Dask", file_okay=False)] = None,
     shard_size: Annotated[Optional[int], typer.Option(help="figures per shard (new shards only)", min=1)] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="max new tokens per model answer", min=16)] = None,
     prompts_dir: Annotated[Optional[Path], typer.Option(help="prompt template folder", file_okay=False)] = None,
@@ -96,7 +97,8 @@ def build(
     settings = load_settings(config, **_engine_overrides(backend, base_url, model, vision_base_url, vision_model))
     ingest = IngestConfig(**({"shard_size": shard_size} if shard_size else {}))
     cfg = BuildConfig(input_dir=input.resolve(), out_dir=out.resolve(), stages=names, limit=limit,
-                      no_cache=no_cache, max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
+                      no_cache=no_cache, cache_dir=cache_dir.resolve() if cache_dir else None,
+                      max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
                       engine=settings)
     try:
         check_layout(cfg.out_dir)  # refuse a foreign output folder before Prefect starts

@@ -67,7 +67,7 @@ def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_pat
         build_dataset(config(input_dir, tmp_path / "thread", openai_settings(model_server.base_url)))
     thread_calls = len(model_server.chat_calls()) - calls
     done = _build(prefect_server.env, input_dir, tmp_path / "dask", model_server,
-                  "--runner", "dask", "--dask-workers", "2")
+                  "--runner", "dask", "--dask-workers", "2", "--cache-dir", str(tmp_path / "node-cache"))
     dask_calls = len(model_server.chat_calls()) - calls - thread_calls
 
     thread, dask = _rows(tmp_path / "thread"), _rows(tmp_path / "dask")
@@ -75,6 +75,8 @@ def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_pat
     assert any(t.startswith("final/") and rows for t, rows in thread.items())  # the whole plan ran
     assert dask == thread
     assert dask_calls == thread_calls > 0  # separate caches: each build asked for everything once
+    assert (tmp_path / "node-cache" / "responses.sqlite").exists()  # --cache-dir, shared by both workers
+    assert not (tmp_path / "dask" / "cache" / "responses.sqlite").exists()
     report = json.loads((tmp_path / "dask" / "_state" / "build-report.json").read_text())
     assert report["model_calls"] == dask_calls  # counted in the worker processes, summed by the flow
     assert sum(s["engine"].get("model_calls", 0) for s in report["steps"]) == dask_calls
