@@ -3,33 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from pipeline.engine.types import ChatResult
-from pipeline.stages.base import ShardInputs, Stage, WorkItem
-from pipeline.stages.common import ModelOptions, clip, figure_reject, provenance, result_reject
-from schemas import KnowledgeRow, Method, Reject, RejectReason, SummaryRow
+from pipeline.stages.base import ShardInputs, WorkItem
+from pipeline.stages.common import ModelOptions, clip, figure_reject
+from pipeline.stages.figure_text import FigureTextStage
+from schemas import KnowledgeRow, Reject, RejectReason, SummaryRow
 
 
 class KnowledgeOptions(ModelOptions):
     caption_chars: int = Field(1500, ge=100, description="caption budget in characters")
 
 
-class KnowledgeStage(Stage):
+class KnowledgeStage(FigureTextStage):
     name = "knowledge"
     output_table = "knowledge"
     row_model = KnowledgeRow
     input_tables = ("figures", "summaries")
     templates = ("knowledge",)
-
-    def __init__(self, options: KnowledgeOptions | None = None, prompts_dir=None) -> None:
-        self.options = options or KnowledgeOptions()
-        self.prompts_dir = prompts_dir
-
-    def settings_fingerprint(self) -> dict[str, Any]:
-        return self.options.model_dump()
+    options_class = KnowledgeOptions
+    options: KnowledgeOptions
 
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         tpl = self.template("knowledge")
@@ -52,17 +46,3 @@ class KnowledgeStage(Stage):
                 findings=summary.key_findings,
             )
             yield WorkItem(fig.figure_id, request, fig)
-
-    def finish(self, item: WorkItem, result: ChatResult | None) -> list[BaseModel] | Reject:
-        fig = item.context
-        reject = result_reject(self.name, item, fig, result)
-        if reject:
-            return reject
-        return [
-            KnowledgeRow(
-                **result.parsed.model_dump(),
-                figure_id=fig.figure_id,
-                article_id=fig.article_id,
-                provenance=provenance(result, Method.TEXT_MODEL),
-            )
-        ]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from pipeline.engine.types import ChatResult
-from pipeline.stages.base import ShardInputs, Stage, WorkItem
-from pipeline.stages.common import ModelOptions, budget, clip, figure_reject, provenance, result_reject
-from schemas import Method, Reject, RejectReason, SummaryRow
+from pipeline.stages.base import ShardInputs, WorkItem
+from pipeline.stages.common import ModelOptions, budget, clip, figure_reject
+from pipeline.stages.figure_text import FigureTextStage
+from schemas import Reject, RejectReason, SummaryRow
 
 
 class SummaryOptions(ModelOptions):
@@ -19,19 +18,14 @@ class SummaryOptions(ModelOptions):
     mention_each_chars: int = Field(500, ge=50, description="budget for one citing paragraph")
 
 
-class SummaryStage(Stage):
+class SummaryStage(FigureTextStage):
     name = "summary"
     output_table = "summaries"
     row_model = SummaryRow
     input_tables = ("figures",)
     templates = ("summary",)
-
-    def __init__(self, options: SummaryOptions | None = None, prompts_dir=None) -> None:
-        self.options = options or SummaryOptions()
-        self.prompts_dir = prompts_dir
-
-    def settings_fingerprint(self) -> dict[str, Any]:
-        return self.options.model_dump()
+    options_class = SummaryOptions
+    options: SummaryOptions
 
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         tpl = self.template("summary")
@@ -49,18 +43,3 @@ class SummaryStage(Stage):
                 mentions=budget(fig.mentions, opts.mention_chars, opts.mention_each_chars),
             )
             yield WorkItem(fig.figure_id, request, fig)
-
-    def finish(self, item: WorkItem, result: ChatResult | None) -> list[BaseModel] | Reject:
-        fig = item.context
-        reject = result_reject(self.name, item, fig, result)
-        if reject:
-            return reject
-        out = result.parsed
-        return [
-            SummaryRow(
-                **out.model_dump(),
-                figure_id=fig.figure_id,
-                article_id=fig.article_id,
-                provenance=provenance(result, Method.TEXT_MODEL),
-            )
-        ]
