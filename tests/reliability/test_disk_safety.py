@@ -102,3 +102,19 @@ def test_cli_refuses_an_output_folder_of_another_schema_version(tmp_path: Path, 
     assert result.returncode == 1, text[-2000:]
     assert "build failed" in text and "schema version 0" in text and "new --out folder" in text
     assert list((out / "figures").iterdir()) == []  # nothing was mixed in
+
+
+def test_full_disk_during_ingest_then_a_rerun_matches_a_clean_ingest(tmp_path: Path, demo_data: Path, monkeypatch):
+    from pipeline.ingest import run_ingest
+
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    run_ingest(demo_data, clean, IngestConfig(shard_size=4))
+    _disk_full_on(4, monkeypatch)  # shard 0 (articles, rejects, figures) is written, then the disk is full
+    with pytest.raises(WriteFailed, match="No space left on device"):
+        run_ingest(demo_data, out, IngestConfig(shard_size=4))
+    assert not [p for p in out.rglob("*.tmp")]
+    for path in out.rglob("*.parquet"):
+        pq.read_table(path)
+    monkeypatch.undo()
+    run_ingest(demo_data, out, IngestConfig(shard_size=4))
+    assert parquet_tables(out) == parquet_tables(clean)  # same shards, same rows, nothing duplicated
