@@ -1,7 +1,8 @@
 """Incremental rerun benchmark: a first build vs an unchanged rerun of the same build.
 
 Prints both wall times, their ratio (target <= 0.10) and the rerun's model calls (target 0).
-Input: the shared JATS articles plus the demo articles (copied to a temp folder), all stages.
+Input: the shared JATS articles plus the demo articles (copied to a temp folder); the whole plan
+(ingest, stages 1-3, QA, de-leak, finalize, report) unless --stages names fewer.
 Backends:
   --backend fake      (default) the fake OpenAI server in a subprocess with --latency seconds per
                       answer (a stand-in for a served model; its CPU is not counted), text + vision
@@ -45,6 +46,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="figures to process (embedded default: 2)")
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--flow", action="store_true", help="run the Prefect flow instead of run_build")
+    parser.add_argument("--stages", default=None, help="comma-separated plan names (default: the whole plan)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="pmc-rerun-"))
@@ -58,7 +60,8 @@ def main() -> int:
         else:
             settings = EngineSettings(text=ModelRole(backend="embedded"))
             limit, max_tokens = args.limit or 2, args.max_tokens or 64
-        cfg = config(inp, work / "out", settings, limit=limit, max_tokens=max_tokens)
+        stages = args.stages.split(",") if args.stages else None
+        cfg = config(inp, work / "out", settings, limit=limit, max_tokens=max_tokens, stages=stages)
 
         if args.flow:
             from flows.build import build_dataset
@@ -80,7 +83,8 @@ def main() -> int:
     first_s, rerun_s = t1 - t0, t2 - t1
     ratio = rerun_s / first_s
     mode = f"{args.backend}" + (f" (latency {args.latency}s)" if args.backend == "fake" else "")
-    print(f"runner: {'prefect flow' if args.flow else 'run_build'}; backend: {mode}; limit: {limit}")
+    print(f"runner: {'prefect flow' if args.flow else 'run_build'}; backend: {mode}; limit: {limit}; "
+          f"stages: {args.stages or 'all'}")
     for s in first.steps:
         print(f"  first  {s.name:<11} rows {s.rows:>4} rejects {s.rejects:>3} calls {s.model_calls:>4} {s.seconds:6.2f}s")
     print(f"first build:       {first_s:8.2f} s, model calls {first.model_calls}")

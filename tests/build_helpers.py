@@ -14,6 +14,7 @@ from pipeline.io.parquet import read_all
 from schemas import Figure, KnowledgeRow, PerceptionRow, PanelSource, Reject, SummaryRow
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
+STAGES_1_3 = ["ingest", "summary", "knowledge", "perception"]
 
 
 def make_input(root: Path, shared_jats: Path, demo_data: Path) -> Path:
@@ -33,7 +34,9 @@ def openai_settings(base_url: str, vision: bool = True) -> EngineSettings:
 
 
 def config(input_dir: Path, out: Path, settings: EngineSettings, **kw) -> BuildConfig:
+    """A build of stages 1-3 unless `stages` says otherwise (stages=None: the whole plan)."""
     kw.setdefault("ingest", IngestConfig(shard_size=4))
+    kw.setdefault("stages", STAGES_1_3)
     return BuildConfig(input_dir=input_dir, out_dir=out, engine=settings, **kw)
 
 

@@ -35,7 +35,8 @@ def test_flow_with_fake_server_then_unchanged_rerun(build_input, fake_server, tm
     from flows.build import build_dataset
 
     out = tmp_path / "out"
-    cfg = config(build_input, out, openai_settings(fake_server.base_url), limit=4)
+    # The whole plan (stages 1-3, QA, de-leak, finalize, report): a rerun must still make no call.
+    cfg = config(build_input, out, openai_settings(fake_server.base_url), limit=4, stages=None)
     state = build_dataset(cfg, return_state=True)
     first = state.result()
     calls = len(fake_server.chat_calls())
@@ -65,7 +66,7 @@ def test_flow_with_embedded_model(build_input, tmp_path):
     from flows.build import build_dataset
 
     out = tmp_path / "out"
-    # Facts mode (no vision endpoint); SmolLM2-135M with short answers keeps this test quick.
+    # Stages 1-3 in facts mode (no vision endpoint); SmolLM2-135M with short answers keeps this quick.
     cfg = config(build_input, out, EngineSettings(), limit=2, max_tokens=48)
     first = build_dataset(cfg)
     built = Built(out)
