@@ -9,7 +9,9 @@ its own (an engine cannot be pickled), all sharing the WAL SQLite response cache
 
 Caching: our per-shard markers (_state/<stage>/<shard>.json: input bytes hash + config hash with
 template versions and model ids) decide what to skip, checked against the files on disk each run.
-A skipped shard ends in a Completed state named "Skipped", so the UI shows it. We do not add a
+The flow checks them before mapping, so only shards with work get a task run; the flow log states
+per stage how many shards were skipped (a shard found current inside its task, e.g. after a retry,
+ends in a Completed state named "Skipped"). We do not add a
 Prefect cache_key_fn: Prefect's cache would return a stored result without looking at the disk,
 so it would call a shard done after its output was deleted, and its stored outcome (with the
 first run's model calls) would misreport a rerun; the marker check costs one hash of the inputs.
@@ -41,7 +43,6 @@ from pipeline.build import (
 )
 from pipeline.build_report import BuildReport, StepReport
 from pipeline.stages.base import Stage
-from pipeline.stages.runner import ShardOutcome
 
 
 @task(name="ingest", task_run_name="ingest", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -69,11 +70,6 @@ def global_step_task(step: GlobalStep, ctx: BuildContext) -> StepReport:
     return run_step(step, ctx, engine_for(ctx.config))
 
 
-@task(name="stage-report", cache_policy=NO_CACHE, task_run_name="report/{stage.name}")
-def stage_report_task(stage: Stage, ctx: BuildContext, outcomes: list[ShardOutcome]) -> StepReport:
-    return stage_report(stage, ctx, outcomes)
-
-
 @flow(name="build-dataset", log_prints=False)
 def build_dataset(config: BuildConfig) -> BuildReport:
     start = time.perf_counter()
@@ -87,9 +83,17 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         log.info("%d figure shards; limit=%s; perception mode: %s", len(ctx.shards), config.limit,
                  config.perception_mode)
         for stage in stage_plan(config):  # stages in dependency order; shards of one stage in parallel
-            futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=ctx.shards)
-            outcomes = [events.shard(f.result()) for f in futures]
-            steps.append(events.step(stage_report_task(stage, ctx, outcomes)))
+            # Up-to-date shards are settled here from their markers, without a task run each: on an
+            # unchanged rerun the per-task API round trips would otherwise be most of the wall time.
+            todo = [s for s in ctx.shards if not shard_is_current(stage, ctx, s)]
+            done = {s: run_shard(stage, ctx, s, engine) for s in ctx.shards if s not in todo}
+            futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=todo)
+            done.update((s, f.result()) for s, f in zip(todo, futures))
+            outcomes = [events.shard(done[s]) for s in ctx.shards]
+            report = events.step(stage_report(stage, ctx, outcomes))
+            log.info("%s: %d/%d shards unchanged (skipped), %d rows, %d rejects, %d model calls", stage.name,
+                     report.skipped_shards, report.shards, report.rows, report.rejects, report.model_calls)
+            steps.append(report)
         for step in step_plan(config):
             steps.append(events.step(global_step_task(step, ctx)))
         report = finish_report(ctx, steps, engine, time.perf_counter() - start)
