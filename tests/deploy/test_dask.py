@@ -64,7 +64,7 @@ def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_pat
     from flows.build import build_dataset
 
     with prefect_server.api():
-        build_dataset(config(input_dir, tmp_path / "thread", openai_settings(model_server.base_url)))
+        build_dataset(config(input_dir, tmp_path / "thread", openai_settings(model_server.base_url), stages=None))
     thread_calls = len(model_server.chat_calls()) - calls
     done = _build(prefect_server.env, input_dir, tmp_path / "dask", model_server,
                   "--runner", "dask", "--dask-workers", "2", "--cache-dir", str(tmp_path / "node-cache"))
