@@ -71,3 +71,37 @@ def embedded_engine():
 
     load_model(engine.backends["text"].key)
     return engine
+
+
+# --- finetune fixtures (tests/train, tests/evaluate) ----------------------------------------------
+# Built once per session by tests/finetune_fixtures.py, so both folders get the same objects.
+
+
+@pytest.fixture(scope="session")
+def internvl_export(tmp_path_factory) -> Path:
+    """The generated fixture, or a real export named by PMC_INSTRUCT_EXPORT."""
+    from finetune_fixtures import export_dir
+
+    return export_dir(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def fixture_export(tmp_path_factory) -> Path:
+    """Always the generated fixture (tests that check its known content)."""
+    from finetune_fixtures import fixture_export_dir
+
+    return fixture_export_dir(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def offline_tok():
+    from finetune_fixtures import offline_tokenizer
+
+    return offline_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from finetune_fixtures import tiny_model_dir
+
+    return tiny_model_dir(tmp_path_factory.getbasetemp())
