@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 from prefect_procs import REPO, model_args
 
+from pipeline.ingest.config import IngestConfig
 from pipeline.io.parquet import read_all
 from schemas import Figure, KnowledgeRow, PerceptionRow, QARow, Reject, SummaryRow
 
 pytestmark = pytest.mark.slow
 
+SHARD_SIZE = 8  # 17 figures -> 3 shards: both workers busy, few task runs (each costs API round trips)
 TABLES = (("figures", Figure), ("summaries", SummaryRow), ("knowledge", KnowledgeRow), ("perception", PerceptionRow))
 
 
 def _build(env: dict, input_dir: Path, out: Path, server, *extra: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "flows.cli", "build", "--input", str(input_dir), "--out", str(out),
-            "--shard-size", "4", "--vision-base-url", server.base_url, "--vision-model", "fake-vlm",
+            "--shard-size", str(SHARD_SIZE), "--vision-base-url", server.base_url, "--vision-model", "fake-vlm",
             *model_args(server), *extra]
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -64,7 +66,8 @@ def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_pat
     from flows.build import build_dataset
 
     with prefect_server.api():
-        build_dataset(config(input_dir, tmp_path / "thread", openai_settings(model_server.base_url), stages=None))
+        build_dataset(config(input_dir, tmp_path / "thread", openai_settings(model_server.base_url), stages=None,
+                             ingest=IngestConfig(shard_size=SHARD_SIZE)))
     thread_calls = len(model_server.chat_calls()) - calls
     done = _build(prefect_server.env, input_dir, tmp_path / "dask", model_server,
                   "--runner", "dask", "--dask-workers", "2", "--cache-dir", str(tmp_path / "node-cache"))
