@@ -88,6 +88,7 @@ def build(
     from pipeline.engine.settings import load_settings
     from pipeline.ingest import InputFolderError
     from pipeline.ingest.config import IngestConfig
+    from pipeline.io.atomic import WriteFailed
     from pipeline.io.layout import LayoutMismatch, check_layout
 
     names = [n.strip() for item in stages or [] for n in item.split(",") if n.strip()] or None
@@ -105,6 +106,10 @@ def build(
         report = build_flow(runner, dask_address, dask_workers)(cfg)
     except (InputFolderError, LayoutMismatch, FileNotFoundError) as exc:  # the run cannot start
         console.print(f"[red]build failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except WriteFailed as exc:  # e.g. a full disk: finished shards stay valid, a rerun resumes
+        console.print(f"[red]build failed:[/red] {exc}; finished shards are kept, rerun the same command "
+                      "to resume once there is room")
         raise typer.Exit(1) from exc
     console.print(summary_table(report))
     console.print(f"Parquet shards: {cfg.out_dir}/<table>/part-*.parquet "
