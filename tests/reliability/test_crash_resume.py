@@ -6,7 +6,9 @@ rows in the same order, every column compared, except the per-run provenance mea
 `latency_s`, `attempts` and `cache_hit` (inside `provenance` and `deleak_provenance`): a resumed run
 answers some requests from the response cache, so these legitimately differ. Paths inside the output
 folder are compared relative to it (two builds need two folders). The InternVL JSONL exports are
-compared the same way. Ids (figure_id, qa_id) must be unique in every table.
+compared the same way. Ids (figure_id, qa_id) must be unique in every table. Left out: the response
+cache and the Prefect home (run bookkeeping), and versions/ (dataset version snapshots: hard links
+to the same Parquet files, one per finished run, so a chain of killed runs numbers them differently).
 
 Model calls: the fake server records every request body. After each kill we read the request hashes
 stored in the response cache; a request whose answer was cached before the kill must never be sent
