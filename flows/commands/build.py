@@ -112,9 +112,16 @@ def build(
                       "to resume once there is room")
         raise typer.Exit(1) from exc
     console.print(summary_table(report))
-    console.print(f"Parquet shards: {cfg.out_dir}/<table>/part-*.parquet "
-                  f"({', '.join(s.output for s in report.steps if s.output)}); rejects: {cfg.out_dir}/rejects/")
-    console.print(f"Report: {cfg.out_dir / 'build-report.md'}")
+    out = cfg.out_dir
+    tables = [s.output for s in report.steps if s.output and (out / s.output).is_dir()]
+    console.print(f"Parquet shards:  {out}/<table>/part-*.parquet ({', '.join(tables)})", soft_wrap=True)
+    console.print(f"Rejects:         {out}/rejects/<stage>/")
+    console.print(f"Build report:    {out / 'build-report.md'}")
+    for label, rel in (("Stats:", "stats.json"), ("InternVL export:", "export/internvl/meta.json")):
+        if (out / rel).exists():
+            console.print(f"{label:<16} {out / rel}")
+    if (out / "report.html").exists():
+        console.print(f"Dataset report:  {(out / 'report.html').as_uri()}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
