@@ -41,7 +41,7 @@ def _rows(out: Path, table: str, shard: str, model) -> list:
     return read_rows(path, model) if path.exists() else []
 
 
-def _row_key(stage: Stage, row) -> str:
+def _row_key(row) -> str:
     if isinstance(row, QARow):
         return row.qa_id
     if isinstance(row, PerceptionRow):
@@ -74,7 +74,7 @@ def stage_balance(stage: Stage, out: Path, shard: str, only: frozenset[str] | No
     expected, figure_level = _expected(stage, out, shard, only)
     rows = _rows(out, stage.output_table, shard, stage.row_model)
     rejects = _rows(out, f"rejects/{stage.name}", shard, Reject)
-    seen = Counter([_row_key(stage, r) for r in rows] + [r.item for r in rejects])
+    seen = Counter([_row_key(r) for r in rows] + [r.item for r in rejects])
     rejected_figures = {r.item for r in rejects if r.item in figure_level}
     covered = {k for k in expected if k.split("#", 1)[0] in rejected_figures}
     items = len(expected - covered) + len(rejected_figures)
@@ -86,7 +86,8 @@ def stage_balance(stage: Stage, out: Path, shard: str, only: frozenset[str] | No
         rejects=len(rejects),
         missing=sorted(k for k in expected - covered if k not in seen),
         duplicated=sorted(k for k, n in seen.items() if n > 1),
-        unexpected=sorted(k for k in seen if k not in expected and k not in rejected_figures),
+        # a key outside the plan, or an item of a figure that was also rejected as a whole
+        unexpected=sorted(k for k in seen if (k not in expected and k not in rejected_figures) or k in covered),
     )
 
 

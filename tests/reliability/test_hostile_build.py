@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from hostile import CONVERTED_IMAGES, hostile_corpus
-from support import CLI, REPO, build_args, cli_env, responder_for
+from support import REPO, build_args, cli_env, responder_for
 from typer.testing import CliRunner
 
 from fakes.openai_server import FakeOpenAIServer
