@@ -15,7 +15,7 @@ from pipeline.accounting import build_balance
 from pipeline.build import BuildConfig, run_build
 from pipeline.ingest.config import IngestConfig
 from pipeline.io.parquet import read_all
-from schemas import QARow, Reject
+from schemas import Figure, QARow, Reject
 
 pytestmark = pytest.mark.slow
 FAULTS = {"500": 0.05, "429": 0.05, "timeout": 0.03, "truncated": 0.04, "malformed": 0.03,
@@ -57,6 +57,10 @@ def test_build_under_mixed_faults_accounts_for_every_item(tmp_path: Path, demo_d
     final = [r for d in (out / "final").iterdir() for r in read_all(d, QARow)]
     ids = Counter(r.qa_id for r in final)
     assert final and max(ids.values()) == 1
+    # every figure ends in the dataset or, for whatever it did not yield, in rejects with a reason
+    rejected = {r.figure_id for d in (out / "rejects").iterdir() for r in read_all(d, Reject)}
+    figures = {f.figure_id for f in read_all(out / "figures", Figure)}
+    assert figures <= {r.figure_id for r in final} | rejected
 
     # the balance check itself can fail: drop one summary row, then duplicate one
     from pipeline.accounting import stage_balance

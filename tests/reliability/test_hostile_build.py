@@ -18,10 +18,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from hostile import CONVERTED_IMAGES, hostile_corpus
-from support import REPO, build_args, cli_env, responder_for
+from support import REPO, build_args, cli_env, responder_for, settings
 from typer.testing import CliRunner
 
 from fakes.openai_server import FakeOpenAIServer
+from pipeline.accounting import build_balance
+from pipeline.build import BuildConfig
+from pipeline.ingest.config import IngestConfig
 from pipeline.io.parquet import read_all
 from schemas import Figure, PerceptionRow, QARow, Reject
 
@@ -49,7 +52,7 @@ def hostile_build(tmp_path_factory, small_input: Path, prefect_api):
         echoed = [c for c in server.chat_calls() if c.fault == "echo_auth"]
         sent_key = {c.headers.get("authorization") for c in server.chat_calls()}
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {"out": out, "prefect_home": prefect_api["home"], "cases": cases, "result": result, "echoed": echoed,
+    return {"out": out, "inputs": inputs, "prefect_home": prefect_api["home"], "cases": cases, "result": result, "echoed": echoed,
             "sent_key": sent_key,
             "good": [f.figure_id for f in read_all(out / "figures", Figure) if f.article_id.startswith("PMC9000")]}
 
@@ -72,6 +75,11 @@ def test_every_bad_input_is_rejected_with_reason_and_the_good_figures_reach_fina
     final = {r.figure_id for d in (out / "final").iterdir() for r in read_all(d, QARow)}
     good = hostile_build["good"]
     assert good and set(good) <= final, set(good) - final
+    # every stage of the Prefect flow accounted for each of its items (401s on two templates included)
+    config = BuildConfig(input_dir=hostile_build["inputs"].resolve(), out_dir=out.resolve(),
+                         ingest=IngestConfig(shard_size=4), engine=settings("http://127.0.0.1:1/v1"))
+    balances = build_balance(config)
+    assert balances and all(b.ok for b in balances), [b for b in balances if not b.ok]
     assert not any("LEAKED-FROM-DTD" in f.caption or "root:" in f.caption for f in figures.values())
 
 
