@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 from support import (
     body_key,
@@ -41,6 +42,7 @@ from support import (
 from fakes.openai_server import FakeOpenAIServer
 from pipeline.build import BuildConfig, run_build
 from pipeline.ingest.config import IngestConfig
+from pipeline.io.parquet import SHARD_RE
 
 pytestmark = pytest.mark.slow
 ID_COLUMNS = ("qa_id", "figure_id")
@@ -130,3 +132,9 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path: Pa
     assert jsonl_exports(out) == jsonl_exports(ref)
     _unique_ids(got)
     assert any(name.startswith("final/") and rows for name, rows in got.items())
+    # A kill in the middle of a write can leave the writer's temp file behind: hidden (".part-...tmp"),
+    # never a shard name, so pyarrow.dataset and our readers skip it and see exactly the shards.
+    for leftover in out.rglob("*.tmp"):
+        assert leftover.name.startswith(".") and not SHARD_RE.match(leftover.name)
+    for table in ("figures", "final/text_qa", "rejects/summary"):
+        assert ds.dataset(out / table).count_rows() == sum(len(got[n]) for n in got if n.startswith(table + "/"))
