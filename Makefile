@@ -38,7 +38,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider || test $$? -eq 5
 
 bench: $(STAMP)
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .prefect

@@ -21,16 +21,8 @@ sys.path[:0] = [str(REPO)]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-CAPTIONS = [
-    "Axial T2-weighted MRI of the brain showing a hyperintense lesion in the left temporal lobe (arrow).",
-    "Bar chart of mean tumour volume in treated versus control mice over 21 days; error bars show SEM.",
-    "H&E staining of a liver biopsy showing macrovesicular steatosis and lobular inflammation.",
-    "Kaplan-Meier survival curves for patients stratified by PD-L1 expression (log-rank p = 0.003).",
-    "Chest radiograph showing right lower lobe consolidation and a small pleural effusion.",
-    "Western blot of p53 and GAPDH in HeLa cells after 24 h cisplatin treatment.",
-    "Confocal images of neurons stained for MAP2 (green) and synaptophysin (red); scale bar 20 um.",
-    "Scatter plot of HbA1c against BMI in 412 adults with type 2 diabetes; line shows linear fit.",
-]
+sys.path.insert(0, str(REPO / "bench"))
+from _samples import CAPTIONS  # noqa: E402
 
 
 def _rss_mib() -> float:
