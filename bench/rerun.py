@@ -89,7 +89,8 @@ def main() -> int:
         print(f"  first  {s.name:<11} rows {s.rows:>4} rejects {s.rejects:>3} calls {s.model_calls:>4} {s.seconds:6.2f}s")
     print(f"first build:       {first_s:8.2f} s, model calls {first.model_calls}")
     print(f"unchanged rerun:   {rerun_s:8.2f} s, model calls {second.model_calls}, "
-          f"skipped shards {sum(s.skipped_shards for s in second.steps)}/{sum(s.shards for s in second.steps if s.kind == 'stage')}")
+          f"skipped shards {sum(s.skipped_shards for s in second.steps if s.kind == 'stage')}/"
+          f"{sum(s.shards for s in second.steps if s.kind == 'stage')}")
     print(f"rerun/first ratio: {ratio:8.3f} (target <= 0.10)")
     ok = ratio <= 0.10 and second.model_calls == 0
     print("PASS" if ok else "FAIL")
