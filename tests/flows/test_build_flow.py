@@ -3,6 +3,8 @@ with the embedded model, and the `pmc-instruct build` command."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from build_helpers import Built, config, openai_settings, perception_targets
 from typer.testing import CliRunner
@@ -17,9 +19,16 @@ def _task_states(flow_run_id) -> dict[str, str]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {r.name: r.state.name for r in runs}
+    # Task states reach the API asynchronously: under load a finished task can still read as
+    # Running for a moment after the flow returns, so wait (bounded) until none is in flight.
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        states = {r.name: r.state.name for r in runs}
+        if not {"Running", "Pending", "Scheduled"} & set(states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def _artifact(key: str):
