@@ -2,7 +2,8 @@
 
 1. openai backend against the fake server (run in a subprocess so its CPU is not counted) with a
    fixed latency L and a capacity of C concurrent requests: achieved throughput / C (requests per L)
-   and client CPU per request, beside a sequential one-call-at-a-time baseline.
+   and client CPU per request, beside a sequential one-call-at-a-time baseline; then the same run on
+   the SDK's httpx2 transport, for the CPU ratio that made aiohttp the default.
 2. embedded backend: tokens/s of batched generation vs a batch-1 loop on the same 32 prompts.
 
     .venv/bin/python bench/engine.py [--latency 0.2] [--capacity 64] [--requests 1280] [--skip-embedded]
@@ -43,23 +44,29 @@ def _req(i: int, model=CaptionSummaryOutput, max_tokens: int = 64) -> ChatReques
     )
 
 
-def bench_openai(latency: float, capacity: int, n_requests: int, n_sequential: int) -> None:
+def _measure(role: ModelRole, n_requests: int) -> tuple[float, float]:
+    """(wall seconds, client CPU seconds) for n_requests through one engine."""
+    engine = build_engine(load_settings(text=role), cache_dir=None)
+
+    async def drive():
+        # Warm up in the same event loop (connections belong to it), then measure.
+        [r async for r in engine.stream(_req(-1 - i) for i in range(role.concurrency))]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        out = [r async for r in engine.stream(_req(i) for i in range(n_requests))]
+        return out, time.perf_counter() - t0, time.process_time() - cpu0
+
+    results, wall, cpu = asyncio.run(drive())
+    assert len(results) == n_requests and all(r.ok for r in results), "bench run had errors"
+    return wall, cpu
+
+
+def bench_openai(latency: float, capacity: int, n_requests: int, n_sequential: int, compare: bool) -> None:
     from fakes.openai_server import spawn
 
     proc, base_url = spawn(latency_s=latency, capacity=capacity)
     try:
         role = ModelRole(backend="openai", base_urls=[base_url], model="fake-model", concurrency=capacity)
-        engine = build_engine(load_settings(text=role), cache_dir=None)
-
-        async def drive():
-            # Warm up in the same event loop (connections belong to it), then measure.
-            [r async for r in engine.stream(_req(-1 - i) for i in range(capacity))]
-            cpu0, t0 = time.process_time(), time.perf_counter()
-            out = [r async for r in engine.stream(_req(i) for i in range(n_requests))]
-            return out, time.perf_counter() - t0, time.process_time() - cpu0
-
-        results, wall, cpu = asyncio.run(drive())
-        assert len(results) == n_requests and all(r.ok for r in results), "bench run had errors"
+        wall, cpu = _measure(role, n_requests)
         per_latency = n_requests / wall * latency
         # Baseline: what the reference system did, one blocking call after another.
         seq = build_engine(load_settings(text=role.model_copy(update={"concurrency": 1})), cache_dir=None)
@@ -68,12 +75,19 @@ def bench_openai(latency: float, capacity: int, n_requests: int, n_sequential: i
             assert seq.run([_req(10_000 + i)])[0].ok
         seq_wall = time.perf_counter() - t1
         seq_per_latency = n_sequential / seq_wall * latency
-        print(f"[openai/fake server] L={latency}s C={capacity} requests={n_requests} (structured output)")
+        print(f"[openai/fake server] L={latency}s C={capacity} requests={n_requests} (structured output, "
+              f"transport {role.http_transport})")
         print(f"  engine:     {n_requests / wall:8.1f} req/s = {per_latency:6.1f} req per L -> "
               f"throughput/C = {per_latency / capacity:.3f}  (target >= 0.9)")
         print(f"  client CPU: {cpu / n_requests * 1000:.3f} ms/request  (target <= 1 ms)")
         print(f"  sequential: {n_sequential / seq_wall:8.1f} req/s = {seq_per_latency:6.2f} req per L -> "
               f"throughput/C = {seq_per_latency / capacity:.3f}; engine speed-up x{per_latency / seq_per_latency:.1f}")
+        if compare:  # why aiohttp is the default transport
+            other = role.model_copy(update={"http_transport": "httpx"})
+            wall2, cpu2 = _measure(other, n_requests)
+            print(f"  transport httpx (SDK default): client CPU {cpu2 / n_requests * 1000:.3f} ms/request, "
+                  f"throughput/C = {n_requests / wall2 * latency / capacity:.3f}; "
+                  f"aiohttp/httpx CPU ratio = {cpu / cpu2:.2f}")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -117,10 +131,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--skip-embedded", action="store_true")
     parser.add_argument("--skip-openai", action="store_true")
+    parser.add_argument("--no-compare", action="store_true", help="skip the httpx-transport comparison run")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     if not args.skip_openai:
-        bench_openai(args.latency, args.capacity, args.requests, args.sequential)
+        bench_openai(args.latency, args.capacity, args.requests, args.sequential, not args.no_compare)
     if not args.skip_embedded:
         bench_embedded(args.prompts, args.max_tokens)
 

@@ -45,7 +45,16 @@ class ModelEngine:
                 cached: CachedResponse | None = None, parsed=None) -> ChatResult:
         has_images = any(m.images for m in req.messages)
         vision = bool(backend is not None and backend.vision and has_images)
-        prov = Provenance(
+        text = None
+        counts: dict = {}
+        if cached is not None:
+            counts = dict(latency_s=cached.latency_s, tokens_in=cached.tokens_in, tokens_out=cached.tokens_out)
+            text = cached.text
+        elif out is not None:
+            counts = dict(latency_s=out.latency_s, tokens_in=out.tokens_in, tokens_out=out.tokens_out,
+                          attempts=out.attempts)
+            text, parsed, error, kind = out.text, out.parsed, out.error, out.error_kind
+        prov = Provenance(  # built in one go: assigning fields one by one costs a validation each
             method=Method.VISION_MODEL if vision else Method.TEXT_MODEL,
             model_id=backend.model_id if backend else None,
             backend=backend.name if backend else "none",
@@ -53,15 +62,8 @@ class ModelEngine:
             template_version=req.template.version,
             request_hash=rhash,
             cache_hit=cache_hit,
+            **counts,
         )
-        text = None
-        if cached is not None:
-            prov.latency_s, prov.tokens_in, prov.tokens_out = cached.latency_s, cached.tokens_in, cached.tokens_out
-            text = cached.text
-        elif out is not None:
-            prov.latency_s, prov.tokens_in, prov.tokens_out = out.latency_s, out.tokens_in, out.tokens_out
-            prov.attempts = out.attempts
-            text, parsed, error, kind = out.text, out.parsed, out.error, out.error_kind
         if error is not None:
             self._counter.add(errors=1)
             error = redact(error)

@@ -16,7 +16,7 @@ _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
 ]
-_LOGGERS = ("pipeline", "openai", "httpx", "httpcore", "tenacity", "flows")
+_LOGGERS = ("pipeline", "openai", "httpx", "httpx2", "httpcore", "httpcore2", "aiohttp", "tenacity", "flows")
 
 
 def register_secret(value: str | None) -> None:

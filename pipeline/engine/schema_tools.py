@@ -52,6 +52,14 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _walk(copy.deepcopy(output_schema(model)), close)
 
 
+@lru_cache(maxsize=256)
+def response_format_json(model: type[BaseModel]) -> str:
+    """The serialised `response_format` for a model (json_schema, strict), built once per model: it is
+    the largest part of every request body."""
+    return json.dumps({"type": "json_schema", "json_schema": {
+        "name": model.__name__, "schema": strict_schema(model), "strict": True}}, separators=(",", ":"))
+
+
 def bounded_schema(model: type[BaseModel], max_string: int, max_items: int) -> dict[str, Any]:
     """Strict schema plus length bounds, so a small model's constrained answer ends inside max_tokens."""
 

@@ -39,6 +39,8 @@ class ModelRole(BaseModel):
     backoff_max_s: float = Field(30.0, ge=0)
     endpoint_cooldown_s: float = Field(15.0, ge=0, description="how long a failed base URL is avoided")
     max_tokens_cap: int = Field(1024, ge=1, description="upper bound on any request's max_tokens")
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="the openai SDK's HTTP transport: aiohttp (faster) or its httpx2 default")
     # embedded only
     token_budget: int = Field(12288, ge=256, description="batch_size * (prompt + new tokens) bound")
     max_batch: int = Field(32, ge=1)

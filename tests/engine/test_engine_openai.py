@@ -60,17 +60,22 @@ def test_structured_results_validate_and_carry_provenance(server):
     assert (prov.backend, prov.model_id, prov.method) == ("openai", "fake-model", Method.TEXT_MODEL)
     assert (prov.template_name, prov.template_version, prov.attempts) == ("summary", "3", 1)
     assert prov.tokens_in > 0 and prov.tokens_out > 0 and len(prov.request_hash) == 64
-    body = server.chat_calls()[0].body
+    call = server.chat_calls()[0]
+    assert call.headers["content-type"] == "application/json"
+    assert not [h for h in call.headers if h.startswith("x-stainless")]  # SDK telemetry left out
+    body = call.body
+    assert body["model"] == "fake-model" and body["max_tokens"] == 64
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["schema"]["additionalProperties"] is False
     assert engine.stats.model_calls == 20 and engine.stats.errors == 0
 
 
-def test_retry_after_is_honoured_and_backoff_retries(server):
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_retry_after_is_honoured_and_backoff_retries(server, transport):
     server.retry_after = "1"
     server.script(["429", "500", None])
-    engine = _engine([server.base_url], concurrency=1)
+    engine = _engine([server.base_url], concurrency=1, http_transport=transport)
     [result] = engine.run([_req(0)])
     assert result.ok and result.provenance.attempts == 3
     calls = server.chat_calls()
@@ -80,11 +85,12 @@ def test_retry_after_is_honoured_and_backoff_retries(server):
     assert engine.stats.retries == 2
 
 
-def test_no_result_lost_or_duplicated_under_fault_mix():
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_no_result_lost_or_duplicated_under_fault_mix(transport):
     rates = {"429": 0.08, "503": 0.05, "500": 0.08, "malformed": 0.05, "truncated": 0.05,
              "bad_json": 0.05, "schema_invalid": 0.05, "timeout": 0.02}
     with FakeOpenAIServer(fault_rates=rates, seed=7, retry_after="0", timeout_sleep_s=5) as srv:
-        engine = _engine([srv.base_url], timeout_s=1.0, max_attempts=8)
+        engine = _engine([srv.base_url], timeout_s=1.0, max_attempts=8, http_transport=transport)
 
         async def collect():
             return [r async for r in engine.stream([_req(i) for i in range(150)])]
@@ -160,12 +166,37 @@ def test_identical_requests_in_one_submission_are_paid_once(server):
     assert len(server.chat_calls()) == 2
 
 
-def test_failover_from_a_dead_base_url(server):
-    engine = _engine([dead_base_url(), server.base_url], concurrency=4)
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_failover_from_a_dead_base_url(server, transport):
+    engine = _engine([dead_base_url(), server.base_url], concurrency=4, http_transport=transport)
     results = engine.run([_req(i) for i in range(12)])
     assert all(r.ok for r in results)
     assert len(server.chat_calls()) == 12
     assert sum(r.provenance.attempts for r in results) <= 12 + 4  # the dead one is avoided after failing
+
+
+def test_clients_are_shared_by_streams_in_one_loop_and_closed_by_the_last(caplog):
+    """Two overlapping streams in one event loop share the connections; the one that finishes first
+    must not close them under the other, and nothing is left open (aiohttp warns on an unclosed session)."""
+    import gc
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with FakeOpenAIServer(latency_s=0.05) as srv:
+        engine = _engine([srv.base_url], concurrency=4)
+
+        async def both():
+            async def collect(lo, hi):
+                return [r async for r in engine.stream(_req(i) for i in range(lo, hi))]
+
+            return await asyncio.gather(collect(0, 4), collect(100, 140))
+
+        short, long = asyncio.run(both())
+        assert all(r.ok for r in short + long) and len(long) == 40
+        assert engine.stats.retries == 0  # no call broke because its connection was closed under it
+        assert all(r.ok for r in engine.run([_req(i) for i in range(200, 210)]))  # a fresh loop reopens
+        del engine
+        gc.collect()
+    assert "Unclosed" not in caplog.text
 
 
 def test_load_is_balanced_across_two_live_servers():
