@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger, task, unmapped
+from prefect.runtime import flow_run
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
@@ -42,6 +43,7 @@ from pipeline.build import (
     step_plan,
 )
 from pipeline.build_report import BuildReport, StepReport
+from pipeline.io.lock import exclusive_output
 from pipeline.stages.base import Stage
 
 
@@ -75,7 +77,9 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     start = time.perf_counter()
     log = get_run_logger()
     engine = engine_for(config)  # in the flow process for the model ids; tasks get theirs the same way
-    with json_log(config.out_dir) as events:
+    # One writer per output folder: a rebuild that fires while another run is still writing stops here.
+    with exclusive_output(config.out_dir, f"build-dataset flow run {flow_run.get_name()}"), \
+            json_log(config.out_dir) as events:
         steps: list[StepReport] = []
         if config.wants("ingest"):
             steps.append(events.step(ingest_task(config)))

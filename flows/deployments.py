@@ -32,6 +32,7 @@ def deployments(rebuild_config: Any = None, cron: str = DEFAULT_CRON, timezone: 
     from flows.build import build_dataset
     from flows.evaluate import evaluate_flow
     from flows.finetune import finetune
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
 
     tags = ["pmc-instruct"]
@@ -39,6 +40,9 @@ def deployments(rebuild_config: Any = None, cron: str = DEFAULT_CRON, timezone: 
     if rebuild_config is not None:
         found.append(build_dataset.to_deployment(
             name=REBUILD, schedules=[Cron(cron, timezone=timezone)], parameters=rebuild_parameters(rebuild_config), tags=tags,
+            # A rebuild that comes due while the last one still runs is cancelled: the next one picks up
+            # whatever arrived meanwhile (the output folder's writer lock would refuse it anyway).
+            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
             description=f"Rebuild {rebuild_config.out_dir} from {rebuild_config.input_dir}: new articles only",
         ))
     found += [

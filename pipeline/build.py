@@ -36,6 +36,7 @@ from pipeline.engine.settings import DEFAULT_EMBEDDED_MODEL, EngineSettings, Mod
 from pipeline.engine.types import Engine
 from pipeline.ingest.config import IngestConfig
 from pipeline.io.atomic import atomic_write_text
+from pipeline.io.lock import exclusive_output
 from pipeline.io.parquet import list_shards
 from pipeline.stages.base import Stage
 from pipeline.stages.knowledge import KnowledgeOptions, KnowledgeStage
@@ -281,16 +282,17 @@ def run_build(config: BuildConfig, engine: Engine | None = None, progress: Any =
     """The whole plan without Prefect, sequentially. Pass `engine` to reuse one across builds."""
     start = time.perf_counter()
     own = engine is None
-    shared = open_engine(config) if own else engine
-    try:
-        steps = [run_ingest_step(config, progress)] if config.wants("ingest") else []
-        ctx = make_context(config, shared)
-        for stage in stage_plan(config):
-            outcomes = [run_shard(stage, ctx, shard, shared) for shard in ctx.shards]
-            steps.append(stage_report(stage, ctx, outcomes))
-        for step in step_plan(config):
-            steps.append(run_step(step, ctx, shared))
-        return finish_report(ctx, steps, shared, time.perf_counter() - start)
-    finally:
-        if own:
-            shared.close()
+    with exclusive_output(config.out_dir, "pmc-instruct build"):
+        shared = open_engine(config) if own else engine
+        try:
+            steps = [run_ingest_step(config, progress)] if config.wants("ingest") else []
+            ctx = make_context(config, shared)
+            for stage in stage_plan(config):
+                outcomes = [run_shard(stage, ctx, shard, shared) for shard in ctx.shards]
+                steps.append(stage_report(stage, ctx, outcomes))
+            for step in step_plan(config):
+                steps.append(run_step(step, ctx, shared))
+            return finish_report(ctx, steps, shared, time.perf_counter() - start)
+        finally:
+            if own:
+                shared.close()

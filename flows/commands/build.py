@@ -90,6 +90,7 @@ def build(
     from pipeline.ingest.config import IngestConfig
     from pipeline.io.atomic import WriteFailed
     from pipeline.io.layout import LayoutMismatch, check_layout
+    from pipeline.io.lock import OutputBusy
 
     names = [n.strip() for item in stages or [] for n in item.split(",") if n.strip()] or None
     unknown = set(names or ()) - set(all_names())
@@ -104,7 +105,7 @@ def build(
     try:
         check_layout(cfg.out_dir)  # refuse a foreign output folder before Prefect starts
         report = build_flow(runner, dask_address, dask_workers)(cfg)
-    except (InputFolderError, LayoutMismatch, FileNotFoundError) as exc:  # the run cannot start
+    except (InputFolderError, LayoutMismatch, OutputBusy, FileNotFoundError) as exc:  # the run cannot start
         console.print(f"[red]build failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     except WriteFailed as exc:  # e.g. a full disk: finished shards stay valid, a rerun resumes

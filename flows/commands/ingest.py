@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         """Ingest figures, captions and citing paragraphs. Reruns skip unchanged files and add new shards."""
         from pipeline.ingest import IngestConfig, InputFolderError, run_ingest  # late import keeps --help fast
         from pipeline.io.layout import LayoutMismatch
+        from pipeline.io.lock import OutputBusy, exclusive_output
 
         if fmt not in ("auto", "jats", "m3llm", "llava-med"):
             raise typer.BadParameter("must be one of auto, jats, m3llm, llava-med", param_hint="--format")
@@ -41,8 +42,9 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, completed=done, total=total, description=current)
 
             try:
-                result = run_ingest(input_dir, out, config, progress=progress)
-            except (InputFolderError, LayoutMismatch) as exc:
+                with exclusive_output(out, "pmc-instruct ingest"):
+                    result = run_ingest(input_dir, out, config, progress=progress)
+            except (InputFolderError, LayoutMismatch, OutputBusy) as exc:
                 console.print(f"[red]error:[/] {exc}", soft_wrap=True)
                 raise typer.Exit(2) from exc
 

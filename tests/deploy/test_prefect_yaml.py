@@ -65,6 +65,8 @@ def test_prefect_deploy_registers_the_yaml_deployments(deployed, prefect_server)
     rebuild = found["build-dataset/rebuild"]
     assert [s.schedule.cron for s in rebuild.schedules] == ["0 * * * *"]
     assert rebuild.parameters == {"config": {"input_dir": str(deployed["watch"]), "out_dir": str(deployed["out"])}}
+    assert rebuild.global_concurrency_limit.limit == 1
+    assert rebuild.concurrency_options.collision_strategy == "CANCEL_NEW"
     for d in found.values():
         assert d.work_pool_name == POOL
         assert d.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]

@@ -108,6 +108,8 @@ def test_deployments_and_cron_schedule_are_registered(served, prefect_server):
             rebuild = found["build-dataset/rebuild"]
             assert [s.schedule.cron for s in rebuild.schedules] == [CRON]
             assert all(s.active for s in rebuild.schedules)
+            assert rebuild.global_concurrency_limit.limit == 1  # one rebuild at a time
+            assert rebuild.concurrency_options.collision_strategy == "CANCEL_NEW"
             assert not found["build-dataset/build"].schedules
             params = rebuild.parameters["config"]
             assert params["input_dir"] == str(served["watch"]) and params["out_dir"] == str(served["out"])
