@@ -20,6 +20,7 @@ first run's model calls) would misreport a rerun; the marker check costs one has
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.runtime import flow_run
@@ -43,8 +44,35 @@ from pipeline.build import (
     step_plan,
 )
 from pipeline.build_report import BuildReport, StepReport
+from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
 from pipeline.stages.base import Stage
+
+
+def _retry_unless_stopping(task, task_run, state) -> bool:
+    """Retry a failed task, except one whose model work was abandoned because the process is stopping."""
+    try:
+        state.result()
+    except ShuttingDown:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@contextmanager
+def _abandon_model_work_on_interrupt():
+    """SIGTERM (Prefect raises TerminationSignal in the flow's thread), Ctrl-C or exit: tell every engine
+    in this process to drop its work. Otherwise the task threads, busy in generate() or waiting for
+    HTTP answers, would hold the process until their shards finish. An ordinary task failure does not
+    stop the other shards: their finished work is kept."""
+    clear_stop()  # a new run in a process whose earlier run was interrupted (e.g. a notebook)
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            request_stop()
+        raise
 
 
 @task(name="ingest", task_run_name="ingest", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -53,7 +81,7 @@ def ingest_task(config: BuildConfig) -> StepReport:
 
 
 @task(name="stage-shard", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
-      task_run_name="{stage.name}/{shard}")
+      task_run_name="{stage.name}/{shard}", retry_condition_fn=_retry_unless_stopping)
 def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str):
     # Retrying is safe: outputs and markers are written atomically, answers come back from the cache.
     engine = engine_for(ctx.config)
@@ -67,7 +95,8 @@ def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str):
     return outcome
 
 
-@task(name="global-step", retries=1, cache_policy=NO_CACHE, task_run_name="{step.name}")
+@task(name="global-step", retries=1, cache_policy=NO_CACHE, task_run_name="{step.name}",
+      retry_condition_fn=_retry_unless_stopping)
 def global_step_task(step: GlobalStep, ctx: BuildContext) -> StepReport:
     return run_step(step, ctx, engine_for(ctx.config))
 
@@ -79,7 +108,7 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     engine = engine_for(config)  # in the flow process for the model ids; tasks get theirs the same way
     # One writer per output folder: a rebuild that fires while another run is still writing stops here.
     with exclusive_output(config.out_dir, f"build-dataset flow run {flow_run.get_name()}"), \
-            json_log(config.out_dir) as events:
+            _abandon_model_work_on_interrupt(), json_log(config.out_dir) as events:
         steps: list[StepReport] = []
         if config.wants("ingest"):
             steps.append(events.step(ingest_task(config)))

@@ -15,11 +15,15 @@ from pipeline.engine.hashing import request_hash
 from pipeline.engine.images import ImageError
 from pipeline.engine.redact import redact
 from pipeline.engine.schema_tools import parse_output
+from pipeline.engine.shutdown import ShuttingDown, stop_requested
 from pipeline.engine.stats import EngineStats, StatsCounter
 from pipeline.engine.types import ChatRequest, ChatResult, ErrorKind
 from schemas.provenance import Method, Provenance
 
 log = logging.getLogger(__name__)
+
+_STOP = object()  # queued when the process is stopping: the stream abandons its work
+_STOP_POLL_S = 0.25
 
 
 class ModelEngine:
@@ -97,7 +101,10 @@ class ModelEngine:
 
     # -- the Engine protocol -------------------------------------------------------------------
     async def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
-        """Yield one result per request, in completion order."""
+        """Yield one result per request, in completion order. Raises ShuttingDown (and abandons the
+        calls in flight) once the process is stopping; see pipeline.engine.shutdown."""
+        if stop_requested():
+            raise ShuttingDown("the process is stopping; no new model work is started")
         groups: dict[int, tuple[Backend, list[Job]]] = {}
         followers: dict[str, list[ChatRequest]] = {}
         for req in requests:
@@ -133,6 +140,8 @@ class ModelEngine:
                 async for outcome in backend.run(jobs, self._counter):
                     sent.add(outcome.job.request_hash)
                     queue.put_nowait(outcome)
+            except ShuttingDown:
+                queue.put_nowait(_STOP)  # type: ignore[arg-type]
             except Exception as exc:  # a backend bug must not lose items: each unanswered job gets an error
                 log.error("backend %s failed: %s", backend.name, redact(exc))
                 for job in jobs:
@@ -141,11 +150,20 @@ class ModelEngine:
                                                  error_kind=ErrorKind.MODEL_ERROR))
 
         by_hash = {job.request_hash: backend for backend, jobs in groups.values() for job in jobs}
+        async def watch_stop() -> None:
+            while not stop_requested():
+                await asyncio.sleep(_STOP_POLL_S)
+            queue.put_nowait(_STOP)  # type: ignore[arg-type]
+
         tasks = [asyncio.create_task(drain(b, jobs)) for b, jobs in groups.values()]
+        tasks.append(asyncio.create_task(watch_stop()))
         answered: set[str] = set()
         try:
             while remaining > 0:
                 item = await queue.get()
+                if item is _STOP:
+                    log.warning("process is stopping: %d model request(s) abandoned", remaining)
+                    raise ShuttingDown(f"the process is stopping; {remaining} model request(s) abandoned")
                 if item.job.request_hash in answered:  # a backend answered twice: keep the first
                     continue
                 answered.add(item.job.request_hash)
@@ -184,10 +202,19 @@ class ModelEngine:
         except RuntimeError:
             results = asyncio.run(collect())
         else:  # called from async code: run on a private loop in a thread
-            box: list[list[ChatResult]] = []
-            worker = threading.Thread(target=lambda: box.append(asyncio.run(collect())))
+            box: list = []
+
+            def in_thread() -> None:
+                try:
+                    box.append(asyncio.run(collect()))
+                except BaseException as exc:  # e.g. ShuttingDown: raised again in the caller's thread
+                    box.append(exc)
+
+            worker = threading.Thread(target=in_thread)
             worker.start()
             worker.join()
+            if isinstance(box[0], BaseException):
+                raise box[0]
             results = box[0]
         by_key: dict[str, list[ChatResult]] = {}
         for res in results:
