@@ -150,6 +150,7 @@ class ModelEngine:
                                                  error_kind=ErrorKind.MODEL_ERROR))
 
         by_hash = {job.request_hash: backend for backend, jobs in groups.values() for job in jobs}
+
         async def watch_stop() -> None:
             while not stop_requested():
                 await asyncio.sleep(_STOP_POLL_S)

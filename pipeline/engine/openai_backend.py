@@ -124,7 +124,7 @@ class OpenAIBackend:
     async def _post(self, ep: Endpoint, content: bytes, req: ChatRequest) -> tuple[str, int, int]:
         """POST /chat/completions through the SDK's generic `post` (its auth, timeouts and status errors)
         with a pre-serialised body, reading the reply raw. The typed `chat.completions.create` runs a
-        recursive TypedDict transform over the params and a pydantic parse of the reply: about a third
+        recursive TypedDict transform over the params and a pydantic parse of the reply: about a fifth
         of the client CPU per call at 64 in flight, for fields we already build and read ourselves.
         Raises ValueError on a reply that is not a completion (retried)."""
         client = self.pool.client(ep)
