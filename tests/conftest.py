@@ -48,6 +48,24 @@ def demo_data() -> Path:
     return DEMO_DATA
 
 
+@pytest.fixture(scope="session")
+def build_input(tmp_path_factory, shared_jats, demo_data):
+    """Input folder for whole builds: the shared JATS articles beside the demo sample. Read-only: a
+    test that adds an article copies it first."""
+    from build_helpers import make_input
+
+    return make_input(tmp_path_factory.mktemp("build-input"), shared_jats, demo_data)
+
+
+@pytest.fixture
+def fake_server():
+    """A fake OpenAI-compatible server with a text and a vision model, fresh per test."""
+    from fakes.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer(models=("fake-model", "fake-vlm")) as server:
+        yield server
+
+
 # --- engine helper additions ---------------------------------------------------------------------
 # pytest puts tests/ on sys.path; its folders (tests/schemas, tests/engine, ...) would then shadow the
 # real packages as namespace packages, so the repository root goes first. tests/ stays importable
