@@ -50,11 +50,13 @@ def _holder(fd: int) -> str:
 def sweep_temp_files(out: Path) -> int:
     """Remove temp files left by killed writers under `out`. Only call while holding the lock."""
     removed = 0
-    for path in Path(out).rglob(".*.tmp"):
-        if path.is_file() and _TEMP_RE.match(path.name):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
+    for folder, dirs, files in os.walk(out):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # e.g. .prefect: not ours to clean
+        for name in files:
+            if _TEMP_RE.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
     if removed:
         log.info("removed %d temp file(s) left in %s by an interrupted run", removed, out)
     return removed
