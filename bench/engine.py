@@ -3,7 +3,8 @@
 1. openai backend against the fake server (run in a subprocess so its CPU is not counted) with a
    fixed latency L and a capacity of C concurrent requests: achieved throughput / C (requests per L)
    and client CPU per request, beside a sequential one-call-at-a-time baseline; then the same run on
-   the SDK's httpx2 transport, for the CPU ratio that made aiohttp the default.
+   the SDK's httpx2 transport, for the CPU ratio that made aiohttp the default. The start-up heap
+   is frozen out of the garbage collector during each measurement, as the build flow does.
 2. embedded backend: tokens/s of batched generation vs a batch-1 loop on the same 32 prompts.
 
     .venv/bin/python bench/engine.py [--latency 0.2] [--capacity 64] [--requests 1280] [--skip-embedded]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -47,6 +49,8 @@ def _req(i: int, model=CaptionSummaryOutput, max_tokens: int = 64) -> ChatReques
 def _measure(role: ModelRole, n_requests: int) -> tuple[float, float]:
     """(wall seconds, client CPU seconds) for n_requests through one engine."""
     engine = build_engine(load_settings(text=role), cache_dir=None)
+    gc.collect()
+    gc.freeze()  # as the build flow does for its run (flows/build.py: _settled_heap)
 
     async def drive():
         # Warm up in the same event loop (connections belong to it), then measure.
@@ -55,7 +59,10 @@ def _measure(role: ModelRole, n_requests: int) -> tuple[float, float]:
         out = [r async for r in engine.stream(_req(i) for i in range(n_requests))]
         return out, time.perf_counter() - t0, time.process_time() - cpu0
 
-    results, wall, cpu = asyncio.run(drive())
+    try:
+        results, wall, cpu = asyncio.run(drive())
+    finally:
+        gc.unfreeze()
     assert len(results) == n_requests and all(r.ok for r in results), "bench run had errors"
     return wall, cpu
 

@@ -19,6 +19,7 @@ first run's model calls) would misreport a rerun; the marker check costs one has
 
 from __future__ import annotations
 
+import gc
 import time
 from contextlib import contextmanager
 
@@ -47,6 +48,21 @@ from pipeline.build_report import BuildReport, StepReport
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
 from pipeline.stages.base import Stage
+
+
+@contextmanager
+def _settled_heap():
+    """Move what start-up built (imported libraries, the loaded model, the engine) out of the cyclic
+    garbage collector's reach for the run. Each full collection otherwise rescans those hundreds of
+    thousands of long-lived objects; on the engine bench that was ~10 % of the client CPU per call.
+    Objects are still freed by reference counting meanwhile; the run's end hands them back so that
+    cycles among them are collected as usual (and native extensions see a normal shutdown)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _retry_unless_stopping(task, task_run, state) -> bool:
@@ -108,7 +124,7 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     engine = engine_for(config)  # in the flow process for the model ids; tasks get theirs the same way
     # One writer per output folder: a rebuild that fires while another run is still writing stops here.
     with exclusive_output(config.out_dir, f"build-dataset flow run {flow_run.get_name()}"), \
-            _abandon_model_work_on_interrupt(), json_log(config.out_dir) as events:
+            _abandon_model_work_on_interrupt(), _settled_heap(), json_log(config.out_dir) as events:
         steps: list[StepReport] = []
         if config.wants("ingest"):
             steps.append(events.step(ingest_task(config)))
