@@ -13,15 +13,14 @@ import ssl
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Literal
+from typing import AsyncIterator
 
 import httpx2
 import openai
 from pydantic import SecretStr
 
 from pipeline.engine.redact import register_secret
-
-Transport = Literal["aiohttp", "httpx"]
+from pipeline.engine.settings import HttpTransport
 
 # The SDK's telemetry headers (client platform, retry count, read timeout). Inference servers ignore
 # them; leaving them out trims each request's header building by about a fifth. openai.Omit() in
@@ -49,7 +48,7 @@ class _LoopClients:
 
 class EndpointPool:
     def __init__(self, base_urls: list[str], api_key: SecretStr | None, timeout_s: float, cooldown_s: float,
-                 max_connections: int, transport: Transport = "aiohttp") -> None:
+                 max_connections: int, transport: HttpTransport = "aiohttp") -> None:
         if not base_urls:
             raise ValueError("an openai backend needs at least one base URL")
         self.endpoints = [Endpoint(url.rstrip("/")) for url in base_urls]

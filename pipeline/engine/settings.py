@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 EMBEDDED_MODELS = ("smollm2-135m", "gemma3-270m")
 DEFAULT_EMBEDDED_MODEL = "smollm2-135m"
+HttpTransport = Literal["aiohttp", "httpx"]  # the openai SDK's HTTP transport for a role
 
 # Set by load_settings(--config); read when the settings sources are assembled.
 _CONFIG_PATH: ContextVar[Path | None] = ContextVar("pmc_instruct_config_path", default=None)
@@ -39,7 +40,7 @@ class ModelRole(BaseModel):
     backoff_max_s: float = Field(30.0, ge=0)
     endpoint_cooldown_s: float = Field(15.0, ge=0, description="how long a failed base URL is avoided")
     max_tokens_cap: int = Field(1024, ge=1, description="upper bound on any request's max_tokens")
-    http_transport: Literal["aiohttp", "httpx"] = Field(
+    http_transport: HttpTransport = Field(
         "aiohttp", description="the openai SDK's HTTP transport: aiohttp (faster) or its httpx2 default")
     # embedded only
     token_budget: int = Field(12288, ge=256, description="batch_size * (prompt + new tokens) bound")
