@@ -45,18 +45,21 @@ class DedupGate(Gate):
         self.config = config or DedupConfig()
 
     def minhash(self, row: QARow) -> MinHash:
-        m = MinHash(num_perm=self.config.num_perm, seed=1)
-        for s in shingles(dedup_text(row), self.config.shingle_words):
-            m.update(s.encode())
-        return m
+        return self.signatures([row])[0]
+
+    def signatures(self, rows: list[QARow]) -> list[MinHash]:
+        """One MinHash per row, in one batch: the permutations are drawn once (not per row) and each
+        row's shingles are hashed together; the values equal per-row MinHash.update calls."""
+        tokens = ([s.encode() for s in shingles(dedup_text(r), self.config.shingle_words)] for r in rows)
+        return MinHash.bulk(tokens, num_perm=self.config.num_perm, seed=1)
 
     def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
         lsh = MinHashLSH(threshold=self.config.threshold, num_perm=self.config.num_perm)
         kept, rejects = [], []
         hashes: dict[str, MinHash] = {}
         group: dict[str, tuple] = {}
-        for row in sorted(rows, key=lambda r: r.qa_id):
-            m = self.minhash(row)
+        ordered = sorted(rows, key=lambda r: r.qa_id)
+        for row, m in zip(ordered, self.signatures(ordered), strict=True):
             key = (row.task, tuple(sorted(row.image_paths)))
             twin = next(
                 (

@@ -7,6 +7,7 @@ from typing import Any
 from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
+from pipeline.vision.layout import describe_layout
 from schemas import RejectReason
 
 GENERIC_FOCUS = ["how the panels relate to each other", "what the figure as a whole shows", "the comparison the figure makes"]
@@ -32,7 +33,10 @@ class CompoundQA(ModelQAGenerator):
 
     def ask(self, key: str, bundle: FigureBundle, n: int) -> tuple[ChatRequest, Any]:
         fig, perc = bundle.figure, bundle.figure_perception
-        layout = perc.facts.layout if perc and perc.facts else f"{len(fig.panels)} panels"
+        if perc is None:
+            layout = f"{len(fig.panels)} panels"
+        else:  # vision mode stores no measured facts unless asked: the layout is the same words
+            layout = perc.facts.layout if perc.facts else describe_layout([p.box for p in fig.panels])
         topics = list(bundle.summary.key_findings) + (list(perc.observations) if perc else []) + GENERIC_FOCUS
         request = self.request(
             key,

@@ -35,6 +35,7 @@ class WorkItem:
     key: str
     request: ChatRequest | None
     context: Any = None
+    prepared: Any = None  # what Stage.prepare computed for this item in a shard-wide batch
 
 
 @dataclass
@@ -101,6 +102,10 @@ class Stage(ABC):
     @abstractmethod
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         ...
+
+    def prepare(self, items: list[WorkItem], results: dict[str, ChatResult]) -> None:
+        """Model-free work for the whole shard at once, before `finish` runs per item (e.g. one
+        embedding batch instead of one call per row); results go on `item.prepared`. Optional."""
 
     @abstractmethod
     def finish(self, item: WorkItem, result: ChatResult | None) -> list[BaseModel] | Reject:

@@ -4,7 +4,8 @@ Two honest modes, with separate templates and provenance methods:
 - "vision": the pixels go to a vision-language model (role="vision") -> Method.VISION_MODEL.
 - "facts": no vision model exists (embedded mode); we measure ImageFacts from the pixels and a
   text model writes from those numbers plus the caption -> Method.MEASURED_FACTS.
-Measured facts are stored on every row in both modes.
+Measured facts are stored on every row in "facts" mode; in "vision" mode the model sees the pixels,
+so they are measured only when `measure_facts_with_vision` asks for them (they cost CPU per image).
 
 A figure without an image gets no perception rows and one Reject(MISSING_INPUT) saying so.
 A single-panel figure (one whole-image panel) gets only the figure row: its panel row would be
@@ -34,6 +35,8 @@ TEMPLATES: dict[str, str] = {"vision": "perception_vision", "facts": "perception
 
 class PerceptionOptions(ModelOptions):
     caption_chars: int = Field(600, ge=50, description="caption budget per image prompt")
+    measure_facts_with_vision: bool = Field(
+        False, description="also measure ImageFacts from the pixels when a vision model describes the image")
 
 
 @dataclass
@@ -42,7 +45,7 @@ class _Target:
     scope: PerceptionScope
     panel_label: str | None
     image_path: str
-    facts: ImageFacts
+    facts: ImageFacts | None
 
 
 class PerceptionStage(Stage):
@@ -95,11 +98,16 @@ class PerceptionStage(Stage):
                 yield figure_reject(self.name, fig, key, RejectReason.INPUT_INVALID, f"{key}: {exc}")
                 continue
             path = save_content_addressed(piece, crops_dir)
-            target = _Target(fig, PerceptionScope.PANEL, panel.label, str(path), measure(piece))
+            target = _Target(fig, PerceptionScope.PANEL, panel.label, str(path), self._measure(piece))
             yield self._item(key, target, f"panel {panel.label}", fig.sub_caption(panel.label))
-        facts = measure(img, [p.box for p in fig.panels])
+        facts = self._measure(img, [p.box for p in fig.panels])
         target = _Target(fig, PerceptionScope.FIGURE, None, str(fig.image_path), facts)
         yield self._item(f"{fig.figure_id}#figure", target, "the whole figure", None)
+
+    def _measure(self, img: Image.Image, panels=()) -> ImageFacts | None:
+        if self.mode == "vision" and not self.options.measure_facts_with_vision:
+            return None
+        return measure(img, panels)
 
     def _item(self, key: str, target: _Target, scope: str, sub_caption: str | None) -> WorkItem:
         # A panel's own caption part when ingest split one off, else the figure caption.

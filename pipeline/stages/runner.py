@@ -119,6 +119,11 @@ def run_stage_shard(
             if on_result:
                 on_result(result)
 
+    try:
+        stage.prepare(items, results)
+    except Exception:  # noqa: BLE001 - finish() still works item by item without the batch
+        for item in items:
+            item.prepared = None
     rows = []
     for item in items:
         try:

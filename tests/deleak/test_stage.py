@@ -71,3 +71,57 @@ def test_settings_change_the_config_hash(scorer: LeakageScorer) -> None:
     b = DeleakStage("text_qa", DeleakConfig(threshold=0.5), scorer=scorer)
     c = DeleakStage("bbox_qa", DeleakConfig(threshold=0.4), scorer=scorer)
     assert len({a.config_hash({}), b.config_hash({}), c.config_hash({})}) == 3
+
+
+def test_batched_scoring_gives_the_per_row_outcome(tmp_path: Path, scorer: LeakageScorer) -> None:
+    """prepare() scores a shard's rewrites (then its redactions) in one embedding batch each; the
+    rows equal those of scoring every row alone (up to float32 rounding of the embeddings)."""
+    from pipeline.stages.base import ShardInputs
+
+    n = 24
+    figures = [Figure(figure_id=f"A{i}/f", article_id=f"A{i}", caption="c", source_format=SourceFormat.M3LLM,
+                      source_path="x") for i in range(n)]
+    rows = [make_qa(f"text_qa/A{i}/f/0", answer=ANSWER, context=f"Group {i} was followed for {i + 2} weeks. " + LEAKY)
+            for i in range(n)]
+    write_rows(tmp_path / "figures" / "part-00000.parquet", figures, Figure)
+    write_rows(tmp_path / "qa" / "text_qa" / "part-00000.parquet", rows, QARow)
+    replies = [  # a clean rewrite, a rewrite that still leaks, a failed call, a too-short rewrite
+        lambda r, i: hand_result(r, context=f"Cohort {i} was treated for several weeks and then measured."),
+        lambda r, i: hand_result(r, context=LEAKY),
+        lambda r, i: error_result(r),
+        lambda r, i: hand_result(r, context="Short."),
+    ]
+
+    def answer(req):
+        i = int(req.key.split("/")[1][1:])
+        return replies[i % len(replies)](req, i)
+
+    calls: list[int] = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return scorer.embedder(texts)
+
+    alone, _, _ = run_by_hand(DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=scorer), tmp_path, answer)
+
+    batch_scorer = LeakageScorer(scorer.overlap_weight, scorer.embedding_weight, embedder=counting)
+    stage = DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=batch_scorer)
+    items = list(stage.plan(ShardInputs(tmp_path, "part-00000.parquet")))
+    results = {i.key: answer(i.request) for i in items if i.request is not None}
+    calls.clear()
+    stage.prepare(items, results)
+    assert len(calls) == 2  # one batch of rewrites, one of redactions: never one call per row
+    batched = [row for item in items for row in stage.finish(item, results.get(item.key))]
+    assert len(calls) == 2  # finish used the prepared scores
+
+    assert len(batched) == len(alone) == n
+    methods = set()
+    for a, b in zip(alone, batched, strict=True):
+        assert (a.qa_id, a.context, a.conversation) == (b.qa_id, b.context, b.conversation)
+        assert (a.deleak_provenance is None) == (b.deleak_provenance is None)
+        if a.deleak_provenance is not None:
+            assert a.deleak_provenance.template_name == b.deleak_provenance.template_name
+            methods.add(a.deleak_provenance.method)
+        assert a.leakage_before == pytest.approx(b.leakage_before, abs=1e-6)
+        assert a.leakage_after == pytest.approx(b.leakage_after, abs=1e-6)
+    assert methods == {Method.TEXT_MODEL, Method.RULE}  # both kinds of candidate were exercised

@@ -11,7 +11,7 @@ from pipeline.io.parquet import list_shards
 from pipeline.stages.base import ShardInputs, WorkItem
 from pipeline.stages.common import budget, clip
 from pipeline.stages.knowledge import KnowledgeStage
-from pipeline.stages.perception import PerceptionStage
+from pipeline.stages.perception import PerceptionOptions, PerceptionStage
 from pipeline.stages.summary import SummaryOptions, SummaryStage
 from schemas import Reject, RejectReason
 
@@ -81,6 +81,15 @@ def test_perception_plans_panels_and_figure(ingested, mode):
             assert req.role == "text" and not images and req.template.name == "perception_facts"
             assert "Measured facts" in req.messages[-1].text
     assert (ingested / "crops").is_dir()
+    # measured facts ride along in facts mode; in vision mode only when asked for
+    assert all((item.context.facts is not None) == (mode == "facts") for item in items)
+
+
+def test_perception_measures_facts_with_vision_when_asked(ingested):
+    stage = PerceptionStage("vision", PerceptionOptions(measure_facts_with_vision=True))
+    items = [i for i in stage.plan(_inputs(ingested)) if isinstance(i, WorkItem)]
+    assert items and all(i.context.facts is not None and i.context.facts.width > 0 for i in items)
+    assert stage.config_hash({}) != PerceptionStage("vision").config_hash({})
 
 
 def test_config_hash_follows_template_version_and_mode(tmp_path):

@@ -111,3 +111,66 @@ def test_crop_boxes_are_clamped_and_degenerate_ones_refused():
     assert pixel_box(Box(x0=-5, y0=-5, x1=50, y1=900), 100, 80) == (0, 0, 50, 80)
     with pytest.raises(CropError):
         pixel_box(Box(x0=99.6, y0=0, x1=120, y1=10), 100, 80)
+
+
+def _reference_colours(rgb: np.ndarray, k: int = 3, min_share: float = 0.05, min_hue_share: float = 0.01) -> list[str]:
+    """The per-pixel path the vectorised one replaced: every pixel against every palette colour."""
+    from pipeline.vision import facts as f
+
+    def nearest(pixels, palette):
+        return ((pixels[:, None, :] - palette[None, :, :]) ** 2).sum(-1).argmin(axis=1)
+
+    step = max(1, max(rgb.shape[:2]) // 128)
+    pixels = rgb[::step, ::step].reshape(-1, 3)
+    total = max(1, len(pixels))
+    counts = np.bincount(nearest(pixels, f._RGB), minlength=len(f._NAMES)) / total
+    order = np.argsort(-counts, kind="stable")
+    names = [f._NAMES[i] for i in order[:k] if counts[i] >= min_share] or [f._NAMES[int(order[0])]]
+    chroma = pixels.max(axis=1) - pixels.min(axis=1)
+    chromatic = pixels[chroma > f._GRAY_CHROMA]
+    if len(chromatic):
+        hue_counts = np.bincount(nearest(chromatic, f._RGB[f._HUES]), minlength=len(f._HUES)) / total
+        for i in np.argsort(-hue_counts, kind="stable")[:k]:
+            name = f._NAMES[f._HUES[i]]
+            if hue_counts[i] >= min_hue_share and name not in names:
+                names.append(name)
+    return names
+
+
+def _generated_images() -> list[Image.Image]:
+    """Noise, flat fills, exact ties between palette colours, a multi-panel plot-like figure."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(7)
+    images = [Image.fromarray(rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)),
+              Image.new("RGB", (64, 40), "white"), Image.new("RGB", (90, 90), (35, 60, 170))]
+    # (99, 99, 99) is as far from "dark gray" as from "gray": the tie must resolve as before (first)
+    images.append(Image.new("RGB", (50, 70), (99, 99, 99)))
+    fig = Image.new("RGB", (900, 600), "white")
+    draw = ImageDraw.Draw(fig)
+    for i, colour in enumerate([(210, 40, 40), (40, 80, 210), (50, 170, 60), (240, 150, 180)]):
+        x0 = 20 + (i % 2) * 440
+        y0 = 20 + (i // 2) * 290
+        draw.rectangle([x0, y0, x0 + 400, y0 + 260], outline="black", width=3)
+        draw.ellipse([x0 + 60, y0 + 40, x0 + 260, y0 + 220], fill=colour)
+        draw.text((x0 + 10, y0 + 5), f"({'abcd'[i]}) panel", fill="black")
+    images.append(fig)
+    gradient = np.stack(np.meshgrid(np.arange(256), np.arange(256)), -1).astype(np.uint8)
+    images.append(Image.fromarray(np.dstack([gradient, np.full((256, 256), 128, np.uint8)])))
+    return images
+
+
+def test_vectorised_colours_equal_the_per_pixel_path():
+    from pipeline.vision import facts as f
+
+    for img in _generated_images():
+        rgb = f._rgb_array(img)
+        step = max(1, max(rgb.shape[:2]) // 128)
+        pixels = rgb[::step, ::step].reshape(-1, 3)
+        assert np.array_equal(f._nearest(pixels, f._RGB), f._nearest_direct(pixels, f._RGB))
+        assert f.dominant_colours(rgb) == _reference_colours(rgb)
+        chroma = rgb.max(axis=-1) - rgb.min(axis=-1)
+        assert f.is_grayscale(rgb) == (float((chroma > f._GRAY_CHROMA).mean()) < f._GRAY_SHARE)
+    # non-integer pixels (a caller's own float array) take the direct path and still agree
+    odd = np.random.default_rng(1).random((500, 3)).astype(np.float32) * 255
+    assert np.array_equal(f._nearest(odd, f._RGB), f._nearest_direct(odd, f._RGB))
