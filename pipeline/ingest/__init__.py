@@ -21,7 +21,7 @@ from pipeline.ingest.llava_med import parse_llava_med
 from pipeline.ingest.m3llm import parse_m3llm
 from pipeline.ingest.manifest import FileEntry, load_manifest, save_manifest
 from pipeline.ingest.records import detect_format, load_records
-from pipeline.ingest.shards import Unit, drop_sources, pack, write_shard
+from pipeline.ingest.shards import Packer, Unit, drop_sources, write_shard
 from pipeline.io.layout import ensure_layout
 from schemas.reject import RejectReason
 
@@ -121,18 +121,19 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
     present = {f.rel for f in files}
     removed = [rel for rel in manifest.files if rel not in present]
 
-    todo: list[tuple[InputFile, bytes | None, str, IngestError | None]] = []
+    # Only hashes are kept from this pass: the bytes are read again when the file is parsed, so
+    # memory holds one file at a time, not the corpus.
+    todo: list[tuple[InputFile, None, str, IngestError | None]] = []
     for f in files:
         try:
-            data, err = _read(f, config), None
-            sha = hashlib.sha256(data).hexdigest()
+            sha, err = hashlib.sha256(_read(f, config)).hexdigest(), None
         except IngestError as exc:
-            data, err, sha = None, exc, f"unreadable:{exc.reason}"
+            err, sha = exc, f"unreadable:{exc.reason}"
         old = manifest.files.get(f.rel)
         if old is not None and old.sha256 == sha:
             result.files_skipped += 1
             continue
-        todo.append((f, data, sha, err))
+        todo.append((f, None, sha, err))
     if config.limit is not None:
         todo = todo[: config.limit]
     changed = [f.rel for f, *_ in todo if f.rel in manifest.files]
@@ -149,12 +150,36 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
         save_manifest(out_dir, manifest)
 
     taken = {fid for entry in manifest.files.values() for fid in entry.figure_ids}
-    units: list[Unit] = []
     entries: dict[str, FileEntry] = {}
+    unwritten: Counter[str] = Counter()  # units of a file not yet in a written shard
     reasons: Counter[str] = Counter()
-    for n, (f, data, sha, err) in enumerate(todo):
+    packer = Packer(config.shard_size)
+
+    def write(shard_units: list[Unit]) -> None:
+        """Write one shard now; a file enters the manifest once all its units are on disk, so a
+        crash mid-file leaves it to be ingested again rather than half recorded."""
+        index = manifest.next_shard
+        result.new_shards.append(str(write_shard(out_dir, index, shard_units)))
+        manifest.next_shard = index + 1
+        for unit in shard_units:
+            entry = entries[unit.source]
+            if index not in entry.shards:
+                entry.shards.append(index)
+            unwritten[unit.source] -= 1
+            if unwritten[unit.source] == 0:
+                manifest.files[unit.source] = entry
+        save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
+
+    for n, (f, _, sha, err) in enumerate(todo):
         if progress:
             progress(n, len(todo), f.rel)
+        data = None
+        if err is None:
+            try:
+                data = _read(f, config)
+                sha = hashlib.sha256(data).hexdigest()  # the bytes parsed are the bytes recorded
+            except IngestError as exc:
+                err = exc
         if err is not None:
             parsed = ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
         else:
@@ -164,8 +189,8 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
                 parsed = ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
             except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
                 parsed = ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID, f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
+        del data
         _drop_duplicates(parsed, taken, f.rel)
-        units += _units(f, parsed)
         entries[f.rel] = FileEntry(sha256=sha, article_ids=[a.article_id for a in parsed.articles],
                                    figure_ids=[g.figure_id for g in parsed.figures])
         result.articles += len(parsed.articles)
@@ -173,18 +198,15 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
         result.figures_with_image += sum(g.has_image for g in parsed.figures)
         result.panels += sum(len(g.panels) for g in parsed.figures)
         reasons.update(str(r.reason) for r in parsed.rejects)
+        units = _units(f, parsed)
+        unwritten[f.rel] += len(units)
+        for unit in units:
+            if (full := packer.add(unit)) is not None:
+                write(full)
+    if (rest := packer.flush()) is not None:
+        write(rest)
     if progress:
         progress(len(todo), len(todo), "")
-
-    for shard_units in pack(units, config.shard_size):
-        index = manifest.next_shard
-        result.new_shards.append(str(write_shard(out_dir, index, shard_units)))
-        manifest.next_shard = index + 1
-        for rel in dict.fromkeys(u.source for u in shard_units):
-            entry = manifest.files.setdefault(rel, entries[rel])
-            if index not in entry.shards:
-                entry.shards.append(index)
-        save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
     result.rejects = sum(reasons.values())
     result.rejects_by_reason = dict(sorted(reasons.items()))
     return result

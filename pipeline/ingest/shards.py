@@ -53,18 +53,33 @@ def drop_sources(out: Path, index: int, sources: set[str], article_ids: set[str]
     return write_shard(out, index, [Unit(source="", articles=articles, figures=figures, rejects=rejects)])
 
 
+class Packer:
+    """Groups units, as they are parsed, into shards of about `shard_size` figures; a unit is
+    never split. `add` returns the shard its unit closed (if any), so the caller writes shards as
+    it goes and holds at most one shard of rows."""
+
+    def __init__(self, shard_size: int) -> None:
+        self.shard_size = shard_size
+        self.current: list[Unit] = []
+        self.count = 0
+
+    def add(self, unit: Unit) -> list[Unit] | None:
+        n = len(unit.figures)
+        full = None
+        if self.current and self.count and self.count + n > self.shard_size:
+            full, self.current, self.count = self.current, [], 0
+        self.current.append(unit)
+        self.count += n
+        return full
+
+    def flush(self) -> list[Unit] | None:
+        rest, self.current, self.count = self.current or None, [], 0
+        return rest
+
+
 def pack(units: list[Unit], shard_size: int) -> list[list[Unit]]:
     """Group units into shards of about `shard_size` figures; a unit is never split."""
-    shards: list[list[Unit]] = []
-    current: list[Unit] = []
-    count = 0
-    for unit in units:
-        n = len(unit.figures)
-        if current and count and count + n > shard_size:
-            shards.append(current)
-            current, count = [], 0
-        current.append(unit)
-        count += n
-    if current:
-        shards.append(current)
-    return shards
+    packer = Packer(shard_size)
+    shards = [full for unit in units if (full := packer.add(unit)) is not None]
+    rest = packer.flush()
+    return shards + ([rest] if rest else [])

@@ -162,3 +162,26 @@ def test_cli_ingest_prints_summary(tmp_path: Path, demo_data: Path):
     res = CliRunner().invoke(app, ["ingest", "--help"])
     for opt in ("--input", "--out", "--format", "--shard-size", "--panel-threshold", "--max-pixels", "--limit"):
         assert opt in res.output
+
+
+def test_shards_are_written_while_files_are_parsed(tmp_path: Path):
+    """Ingest holds one shard of rows at a time: by the time it parses a file, the shards filled by
+    earlier files are on disk and in the manifest (a file is recorded once all its rows are)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_articles(src, range(6), figs_each=2)
+    seen: list[tuple[int, int, int]] = []
+
+    def progress(done: int, total: int, current: str) -> None:
+        on_disk = len(list_shards(out / "figures"))
+        recorded = len(load_manifest(out).files)
+        seen.append((done, on_disk, recorded))
+
+    result = run_ingest(src, out, IngestConfig(shard_size=4), progress=progress)
+    assert len(result.new_shards) == 3
+    # files 0-1 fill shard 0; file 2 does not fit, so shard 0 is written before file 3 is parsed
+    assert seen[:6] == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 1, 2), (4, 1, 2), (5, 2, 4)]
+    assert seen[-1] == (6, 3, 6)
+    manifest = load_manifest(out)
+    assert sorted(i for e in manifest.files.values() for i in e.shards) == [0, 0, 1, 1, 2, 2]
+    assert [f.figure_id for f in read_all(out / "figures", Figure)] == [
+        f"PMC{1000 + i}/f{k}" for i in range(6) for k in (1, 2)]
