@@ -1,15 +1,18 @@
-"""The `build-dataset` Prefect flow: ingest, then each stage mapped over figure shards, then the
-global steps, then a markdown artifact. Thin on purpose: every task calls a pipeline.build function.
+"""The `build-dataset` Prefect flow: ingest, then the shard stages pipelined over figure shards (a
+shard's stage starts once that shard's inputs exist; at most `shard_workers` task runs at once, the
+engine's slot pools bounding model calls across them), then the global steps, then a markdown
+artifact. Thin on purpose: every task calls a pipeline.build function.
 
 Engine: tasks get theirs from pipeline.build.engine_for(config), a per-process cache keyed by the
 engine settings, cache folder and no_cache. On the default thread runner every task shares one
-engine (the embedded model is loaded once per process; SharedEngine serialises calls, since the
-engine already runs a shard's requests concurrently); on the Dask runner each worker process builds
-its own (an engine cannot be pickled), all sharing the WAL SQLite response cache.
+engine (the embedded model is loaded once per process and SharedEngine serialises its calls;
+endpoint calls of concurrent shards overlap within each role's `concurrency`); on the Dask runner
+each worker process builds its own (an engine cannot be pickled), all sharing the WAL SQLite
+response cache.
 
 Caching: our per-shard markers (_state/<stage>/<shard>.json: input bytes hash + config hash with
 template versions and model ids) decide what to skip, checked against the files on disk each run.
-The flow checks them before mapping, so only shards with work get a task run; the flow log states
+The flow checks them before submitting, so only shards with work get a task run; the flow log states
 per stage how many shards were skipped (a shard found current inside its task, e.g. after a retry,
 ends in a Completed state named "Skipped"). We do not add a
 Prefect cache_key_fn: Prefect's cache would return a stored result without looking at the disk,
@@ -23,13 +26,15 @@ import gc
 import time
 from contextlib import contextmanager
 
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, task
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.runtime import flow_run
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from flows.observe import json_log, publish_artifacts
 from pipeline.build import (
+    DEFAULT_SHARD_WORKERS,
     BuildConfig,
     BuildContext,
     GlobalStep,
@@ -47,6 +52,7 @@ from pipeline.build import (
 from pipeline.build_report import BuildReport, StepReport
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
+from pipeline.schedule import ShardPipeline
 from pipeline.stages.base import Stage
 
 
@@ -117,9 +123,9 @@ def global_step_task(step: GlobalStep, ctx: BuildContext) -> StepReport:
     return run_step(step, ctx, engine_for(ctx.config))
 
 
-@flow(name="build-dataset", log_prints=False)
+@flow(name="build-dataset", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_SHARD_WORKERS))
 def build_dataset(config: BuildConfig) -> BuildReport:
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     log = get_run_logger()
     engine = engine_for(config)  # in the flow process for the model ids; tasks get theirs the same way
     # One writer per output folder: a rebuild that fires while another run is still writing stops here.
@@ -131,21 +137,32 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         ctx = make_context(config, engine)
         log.info("%d figure shards; limit=%s; perception mode: %s", len(ctx.shards), config.limit,
                  config.perception_mode)
-        for stage in stage_plan(config):  # stages in dependency order; shards of one stage in parallel
-            # Up-to-date shards are settled here from their markers, without a task run each: on an
-            # unchanged rerun the per-task API round trips would otherwise be most of the wall time.
-            todo = [s for s in ctx.shards if not shard_is_current(stage, ctx, s)]
-            done = {s: run_shard(stage, ctx, s, engine) for s in ctx.shards if s not in todo}
-            futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=todo)
-            done.update((s, f.result()) for s, f in zip(todo, futures))
-            outcomes = [events.shard(done[s]) for s in ctx.shards]
-            report = events.step(stage_report(stage, ctx, outcomes))
-            log.info("%s: %d/%d shards unchanged (skipped), %d rows, %d rejects, %d model calls", stage.name,
-                     report.skipped_shards, report.shards, report.rows, report.rejects, report.model_calls)
-            steps.append(report)
+        stages = stage_plan(config)
+        reports: dict[int, StepReport] = {}
+
+        def stage_done(index: int, outcomes: list) -> None:
+            report = reports[index] = events.step(stage_report(stages[index], ctx, outcomes))
+            log.info("%s: %d/%d shards unchanged (skipped), %d rows, %d rejects, %d model calls; wall %.1f s, "
+                     "CPU %.1f s, model %.1f s, queued %.1f s", report.name, report.skipped_shards, report.shards,
+                     report.rows, report.rejects, report.model_calls, report.seconds, report.cpu_seconds,
+                     report.model_seconds, report.queue_seconds)
+
+        # A shard's next stage starts as soon as its own inputs are written (pipeline.schedule), at
+        # most `shard_workers` task runs at a time. Up-to-date shards are settled here from their
+        # markers, without a task run each: on an unchanged rerun the per-task API round trips would
+        # otherwise be most of the wall time.
+        ShardPipeline(stages, ctx.shards, config.shard_workers).run(
+            is_current=lambda st, sh: shard_is_current(st, ctx, sh),
+            settle=lambda st, sh: run_shard(st, ctx, sh, engine),
+            submit=lambda st, sh: stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),
+            result=lambda future: future.result(),
+            on_outcome=lambda st, sh, outcome: events.shard(outcome),
+            on_stage_done=stage_done,
+        )
+        steps += [reports[i] for i in range(len(stages))]
         for step in step_plan(config):
             steps.append(events.step(global_step_task(step, ctx)))
-        report = finish_report(ctx, steps, engine, time.perf_counter() - start)
+        report = finish_report(ctx, steps, engine, time.perf_counter() - start, time.process_time() - cpu0)
         events.run(report)
         publish_artifacts(report, config)
         return report

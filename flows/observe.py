@@ -82,7 +82,9 @@ class Events:
         return outcome
 
     def step(self, report: StepReport) -> StepReport:
-        self._emit("step", f"{report.name}: {report.rows} rows, {report.rejects} rejects, {report.seconds:.2f} s",
+        self._emit("step", f"{report.name}: {report.rows} rows, {report.rejects} rejects, wall {report.seconds:.2f} s, "
+                   f"CPU {report.cpu_seconds:.2f} s, model {report.model_seconds:.2f} s, "
+                   f"queued {report.queue_seconds:.2f} s",
                    **report.model_dump(exclude={"reject_examples"}))
         return report
 
@@ -90,8 +92,11 @@ class Events:
         self._emit("run", f"build of {report.out_dir}: {report.model_calls} model calls, "
                    f"{report.cache_hits} cache hits, {report.seconds:.1f} s",
                    model_calls=report.model_calls, cache_hits=report.cache_hits, seconds=report.seconds,
+                   cpu_seconds=report.cpu_seconds,
                    engine=report.engine, version=getattr(report, "version", None),
-                   steps={s.name: {"rows": s.rows, "rejects": s.rejects, "seconds": s.seconds} for s in report.steps})
+                   steps={s.name: {"rows": s.rows, "rejects": s.rejects, "seconds": s.seconds,
+                                   "cpu_seconds": s.cpu_seconds, "model_seconds": s.model_seconds,
+                                   "queue_seconds": s.queue_seconds} for s in report.steps})
 
 
 def _flow_run_id() -> str | None:
@@ -137,14 +142,16 @@ def timing_rows(report: BuildReport) -> list[dict[str, Any]]:
             "rows": s.rows, "rejects": s.rejects, "model calls": s.model_calls, "cache hits": s.cache_hits,
             "retries": s.engine.get("retries", 0), "repairs": s.engine.get("repairs", 0),
             "errors": s.engine.get("errors", 0), "tokens in": s.engine.get("tokens_in", 0),
-            "tokens out": s.engine.get("tokens_out", 0), "seconds": s.seconds,
+            "tokens out": s.engine.get("tokens_out", 0), "seconds": s.seconds, "cpu seconds": s.cpu_seconds,
+            "model seconds": s.model_seconds, "queue seconds": s.queue_seconds,
         })
     rows.append({"step": "total", "kind": "run", "shards": "", "skipped shards": "",
                  "rows": "", "rejects": sum(s.rejects for s in report.steps), "model calls": report.model_calls,
                  "cache hits": report.cache_hits, "retries": report.engine.get("retries", 0),
                  "repairs": report.engine.get("repairs", 0), "errors": report.engine.get("errors", 0),
                  "tokens in": report.engine.get("tokens_in", 0), "tokens out": report.engine.get("tokens_out", 0),
-                 "seconds": report.seconds})
+                 "seconds": report.seconds, "cpu seconds": report.cpu_seconds, "model seconds": "",
+                 "queue seconds": ""})
     return rows
 
 

@@ -28,13 +28,19 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None, t
     return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
 
 
-def build_flow(runner: str = "thread", dask_address: str | None = None, dask_workers: int | None = None):
-    """The build-dataset flow with the chosen task runner (the module's flow itself for "thread")."""
+def build_flow(runner: str = "thread", dask_address: str | None = None, dask_workers: int | None = None,
+               shard_workers: int | None = None):
+    """The build-dataset flow with the chosen task runner (the module's flow itself for "thread" with
+    the default bound; `shard_workers` sizes the thread pool, matching BuildConfig.shard_workers)."""
     from flows.build import build_dataset
 
     if runner == "thread":
         if dask_address or dask_workers:
             raise ValueError("--dask-address and --dask-workers need --runner dask")
+        if shard_workers:
+            from prefect.task_runners import ThreadPoolTaskRunner
+
+            return build_dataset.with_options(task_runner=ThreadPoolTaskRunner(max_workers=shard_workers))
         return build_dataset
     if runner == "dask":
         return build_dataset.with_options(task_runner=dask_task_runner(dask_address, dask_workers))

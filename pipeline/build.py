@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from pipeline.build_engines import (  # noqa: F401 - re-exported: flows and test
 )
 from pipeline.build_report import REPORT_JSON, REPORT_MD, BuildReport, StepReport
 from pipeline.engine.settings import DEFAULT_EMBEDDED_MODEL, EngineSettings, ModelRole
+from pipeline.engine.shutdown import clear_stop, request_stop
 from pipeline.engine.types import Engine
 from pipeline.ingest.config import IngestConfig
 from pipeline.io.atomic import atomic_write_text
@@ -42,8 +44,13 @@ from pipeline.stages.base import Stage
 from pipeline.stages.knowledge import KnowledgeOptions, KnowledgeStage
 from pipeline.stages.perception import PerceptionOptions, PerceptionStage
 from pipeline.stages.runner import ShardOutcome, figure_shards, is_done, run_stage_shard
+from pipeline.schedule import ShardPipeline
+from pipeline.timing import Clock
 from pipeline.stages.summary import SummaryOptions, SummaryStage
 from pipeline.versions import record_version
+
+
+DEFAULT_SHARD_WORKERS = 4
 
 
 class BuildConfig(BaseModel):
@@ -72,6 +79,10 @@ class BuildConfig(BaseModel):
         default_factory=dict, description="FinalizeConfig overrides (answer, dedup, mcq, split, internvl)"
     )
     report_examples: int = Field(6, ge=0, description="gallery examples per task in report.html")
+    shard_workers: int = Field(
+        DEFAULT_SHARD_WORKERS, ge=1, le=256,
+        description="(stage, shard) pairs running at once; bounds memory, while each endpoint's "
+                    "`concurrency` bounds the model calls in flight across them")
 
     def options(self, opts: BaseModel) -> Any:
         return opts.model_copy(update={"max_tokens": self.max_tokens}) if self.max_tokens else opts
@@ -212,7 +223,7 @@ def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
     from pipeline.ingest import run_ingest
     from pipeline.io.layout import ensure_layout
 
-    start = time.perf_counter()
+    clock = Clock()
     ensure_layout(Path(config.out_dir))
     run_ingest(Path(config.input_dir), Path(config.out_dir), config.ingest, progress=progress)
     out = Path(config.out_dir)
@@ -223,7 +234,8 @@ def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
         output="figures",
         shards=len(shards),
         rows=sum(pq.read_metadata(p).num_rows for p in shards),
-        seconds=round(time.perf_counter() - start, 3),
+        seconds=round(clock.stop().seconds, 3),
+        cpu_seconds=round(clock.cpu_seconds, 3),
     )
     report.add_reject_breakdown(out)
     report.rejects = sum(report.reject_reasons.values())
@@ -242,8 +254,12 @@ def run_shard(stage: Stage, ctx: BuildContext, shard: str, engine: Engine) -> Co
 
 def run_step(step: GlobalStep, ctx: BuildContext, engine: Engine) -> StepReport:
     view = CountingEngine(engine)
+    clock = Clock()
     report = step.run(ctx, view)
+    clock.stop()
     report.engine = add_counts(report.engine, view.counts)
+    if report.seconds:  # a step skipped from its marker reports 0 s, and so 0 CPU
+        report.cpu_seconds = round(clock.cpu_seconds, 3)
     return report
 
 
@@ -254,7 +270,8 @@ def stage_report(stage: Stage, ctx: BuildContext, outcomes: list[ShardOutcome]) 
     return report
 
 
-def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, seconds: float) -> BuildReport:
+def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, seconds: float,
+                  cpu_seconds: float = 0.0) -> BuildReport:
     """Assemble the report and write it to <out>/build-report.md and <out>/_state/build-report.json."""
     # Totals come from the steps, not from one engine's counters: engines are per process (Dask
     # workers each have their own) and live across builds, so their counters are not this run's.
@@ -268,6 +285,7 @@ def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, se
         cache_hits=engine_counts.get("cache_hits", sum(s.cache_hits for s in steps)),
         engine=engine_counts,
         seconds=round(seconds, 3),
+        cpu_seconds=round(cpu_seconds, 3),
         perception_mode=ctx.config.perception_mode,
     )
     report.version, report.new_version = record_version(
@@ -278,21 +296,41 @@ def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, se
     return report
 
 
+def run_stages(config: BuildConfig, ctx: BuildContext, stages: list[Stage], engine: Engine,
+               on_outcome: Any = None, on_stage_done: Any = None) -> list[list[ShardOutcome]]:
+    """Every (stage, shard) pair, pipelined over `config.shard_workers` threads (pipeline.schedule)."""
+    with ThreadPoolExecutor(config.shard_workers, thread_name_prefix="shard") as pool:
+        return ShardPipeline(stages, ctx.shards, config.shard_workers).run(
+            is_current=lambda st, sh: shard_is_current(st, ctx, sh),
+            settle=lambda st, sh: run_shard(st, ctx, sh, engine),
+            submit=lambda st, sh: pool.submit(run_shard, st, ctx, sh, engine),
+            result=lambda future: future.result(),
+            on_outcome=on_outcome, on_stage_done=on_stage_done,
+        )
+
+
 def run_build(config: BuildConfig, engine: Engine | None = None, progress: Any = None) -> BuildReport:
-    """The whole plan without Prefect, sequentially. Pass `engine` to reuse one across builds."""
-    start = time.perf_counter()
+    """The whole plan without Prefect (shards pipelined on a thread pool). Pass `engine` to reuse
+    one across builds."""
+    start, cpu0 = time.perf_counter(), time.process_time()
     own = engine is None
+    clear_stop()
     with exclusive_output(config.out_dir, "pmc-instruct build"):
         shared = open_engine(config) if own else engine
+        view = shared if isinstance(shared, SharedEngine) else SharedEngine(shared)
         try:
             steps = [run_ingest_step(config, progress)] if config.wants("ingest") else []
             ctx = make_context(config, shared)
-            for stage in stage_plan(config):
-                outcomes = [run_shard(stage, ctx, shard, shared) for shard in ctx.shards]
-                steps.append(stage_report(stage, ctx, outcomes))
+            stages = stage_plan(config)
+            outcomes = run_stages(config, ctx, stages, view)
+            steps += [stage_report(stage, ctx, outs) for stage, outs in zip(stages, outcomes, strict=True)]
             for step in step_plan(config):
-                steps.append(run_step(step, ctx, shared))
-            return finish_report(ctx, steps, shared, time.perf_counter() - start)
+                steps.append(run_step(step, ctx, view))
+            return finish_report(ctx, steps, shared, time.perf_counter() - start, time.process_time() - cpu0)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # Ctrl-C: the shard threads drop their model work
+                request_stop()
+            raise
         finally:
             if own:
                 shared.close()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.engine.stats import StatsCounter, counting_into
 from pipeline.engine.types import ChatResult, Engine
 from pipeline.stages.runner import ShardOutcome
 
@@ -25,13 +27,16 @@ if TYPE_CHECKING:
 
 
 class SharedEngine:
-    """One engine for the whole build, safe to call from Prefect's worker threads: calls are
-    serialised because the engine already fans a shard's requests out internally (and an embedded
-    model gains nothing from two shards generating at once on the same cores)."""
+    """One engine for the whole build, safe to call from Prefect's worker threads. Endpoint calls of
+    concurrent shards overlap, bounded by each backend's slot pool (its `concurrency`), so the
+    endpoints stay busy across shard and stage boundaries; with an embedded backend calls are
+    serialised (a local model gains nothing from two shards generating at once on the same cores)."""
 
     def __init__(self, engine: Engine) -> None:
         self.inner = engine
-        self._lock = threading.Lock()
+        embedded = any(getattr(b, "name", "") == "embedded" for b in (getattr(engine, "backends", {}) or {}).values()
+                       if b is not None)
+        self._lock = threading.Lock() if embedded else contextlib.nullcontext()
 
     @property
     def backends(self) -> dict[str, Any]:
@@ -46,11 +51,11 @@ class SharedEngine:
             return self.inner.run(requests)
 
     def run_counted(self, requests: Iterable[Any]) -> tuple[list[ChatResult], dict[str, int]]:
-        """Results plus the engine counters this one call moved (exact: calls are serialised)."""
-        with self._lock:
-            before = _stats_dict(self.inner)
+        """Results plus the engine counters this one call moved (exact while other shards call too:
+        the counts of this call's context are collected on the side)."""
+        with self._lock, counting_into(StatsCounter()) as mine:
             results = self.inner.run(requests)
-            return results, _stats_delta(before, _stats_dict(self.inner))
+        return results, mine.snapshot().model_dump()
 
     def stream(self, requests: Iterable[Any]):
         return self.inner.stream(requests)

@@ -1,5 +1,9 @@
 """What a build did, per stage: rows, rejects (by reason), shards skipped, model calls, cache hits,
-seconds. One pydantic model, rendered to markdown for the Prefect artifact and <out>/build-report.md."""
+and times. One pydantic model, rendered to markdown for the Prefect artifact and <out>/build-report.md.
+
+Times are measured, not summed over overlapping shards: `seconds` (wall) is the union of the
+shards' running intervals, `model_seconds` the union of their engine calls, `queue_seconds` the
+union of the intervals some shard waited for a worker; `cpu_seconds` is CPU time, which does add up."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.io.parquet import list_shards
 from pipeline.stages.runner import ShardOutcome
+from pipeline.timing import union_seconds
 
 REPORT_MD = "build-report.md"
 REPORT_JSON = "_state/build-report.json"
@@ -28,7 +33,10 @@ class StepReport(BaseModel):
     rejects: int = 0
     model_calls: int = 0
     cache_hits: int = 0
-    seconds: float = 0.0
+    seconds: float = Field(0.0, description="wall time: union of the shards' running intervals")
+    cpu_seconds: float = Field(0.0, description="CPU time of the threads that ran it (summed over shards)")
+    model_seconds: float = Field(0.0, description="wall time with at least one engine call of this step open")
+    queue_seconds: float = Field(0.0, description="wall time with at least one shard waiting for a worker")
     reject_reasons: dict[str, int] = Field(default_factory=dict, description="rejects of this run's output, by reason")
     reject_examples: list[str] = Field(default_factory=list, description="a few reject details")
     engine: dict[str, int] = Field(default_factory=dict, description="EngineStats counters of this run's calls")
@@ -44,7 +52,11 @@ class StepReport(BaseModel):
             rejects=sum(o.rejects for o in outcomes),
             model_calls=sum(o.model_calls for o in outcomes),
             cache_hits=sum(o.cache_hits for o in outcomes),
-            seconds=round(sum(o.seconds for o in outcomes), 3),
+            seconds=round(union_seconds((o.started, o.ended) for o in outcomes if o.started), 3),
+            cpu_seconds=round(sum(o.cpu_seconds for o in outcomes), 3),
+            model_seconds=round(union_seconds(tuple(sp) for o in outcomes for sp in o.model_spans), 3),
+            queue_seconds=round(union_seconds((o.queued_at, o.started) for o in outcomes
+                                              if o.queued_at and o.started), 3),
         )
         report.add_reject_breakdown(out_dir, [o.shard for o in outcomes])
         return report
@@ -70,6 +82,7 @@ class BuildReport(BaseModel):
     model_calls: int = Field(0, description="engine-wide model calls (HTTP calls or local generations)")
     cache_hits: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = Field(0.0, description="CPU time of the whole build process (all threads)")
     perception_mode: str = ""
     engine: dict[str, int] = Field(default_factory=dict, description="EngineStats counters summed over steps")
     version: str = Field("", description="dataset version manifest under <out>/versions/ after this build")
@@ -83,18 +96,24 @@ class BuildReport(BaseModel):
             f"# Build report: `{self.out_dir}`",
             "",
             f"Model calls: **{self.model_calls}**, cache hits: **{self.cache_hits}**, "
-            f"wall time: **{self.seconds:.1f} s**, perception mode: **{self.perception_mode or 'n/a'}**.",
+            f"wall time: **{self.seconds:.1f} s**, CPU: **{self.cpu_seconds:.1f} s**, "
+            f"perception mode: **{self.perception_mode or 'n/a'}**.",
             *([f"Dataset version: **{self.version}**" + ("" if self.new_version else " (unchanged)") + "."]
               if self.version else []),
             "",
-            "| step | rows | rejects | shards | skipped | model calls | cache hits | seconds |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| step | rows | rejects | shards | skipped | model calls | cache hits | wall s | cpu s | model s "
+            "| queue s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for s in self.steps:
             lines.append(
                 f"| {s.name} | {s.rows} | {s.rejects} | {s.shards} | {s.skipped_shards} | {s.model_calls} "
-                f"| {s.cache_hits} | {s.seconds:.2f} |"
+                f"| {s.cache_hits} | {s.seconds:.2f} | {s.cpu_seconds:.2f} | {s.model_seconds:.2f} "
+                f"| {s.queue_seconds:.2f} |"
             )
+        lines += ["", "Stages overlap (a shard's next stage starts when its own inputs are ready), so wall "
+                  "seconds are per step and do not add up to the build's; each is the time at least one "
+                  "of its shards was running, never a sum over shards."]
         rejected = [s for s in self.steps if s.reject_reasons]
         if rejected:
             lines += ["", "## Rejects", ""]

@@ -74,6 +74,7 @@ def build(
     runner: Annotated[str, typer.Option("--runner", help="task runner: thread (one process) or dask (worker processes or a cluster)")] = "thread",
     dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="existing Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)")] = None,
     dask_workers: Annotated[Optional[int], typer.Option("--dask-workers", help="LocalCluster worker processes (default: Dask's choice)", min=1)] = None,
+    shard_workers: Annotated[Optional[int], typer.Option("--shard-workers", help="(stage, shard) pairs running at once (default 4); model calls in flight are bounded by each endpoint's concurrency", min=1)] = None,
 ) -> None:
     """Build the dataset: ingest, caption summary, knowledge, perception (then later stages)."""
     if backend not in (None, "embedded", "openai"):
@@ -101,10 +102,10 @@ def build(
     cfg = BuildConfig(input_dir=input.resolve(), out_dir=out.resolve(), stages=names, limit=limit,
                       no_cache=no_cache, cache_dir=cache_dir.resolve() if cache_dir else None,
                       max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
-                      engine=settings)
+                      engine=settings, **({"shard_workers": shard_workers} if shard_workers else {}))
     try:
         check_layout(cfg.out_dir)  # refuse a foreign output folder before Prefect starts
-        report = build_flow(runner, dask_address, dask_workers)(cfg)
+        report = build_flow(runner, dask_address, dask_workers, cfg.shard_workers)(cfg)
     except (InputFolderError, LayoutMismatch, OutputBusy, FileNotFoundError) as exc:  # the run cannot start
         console.print(f"[red]build failed:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -5,6 +5,7 @@ provenance. Never raises per item."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterable
@@ -211,7 +212,8 @@ class ModelEngine:
                 except BaseException as exc:  # e.g. ShuttingDown: raised again in the caller's thread
                     box.append(exc)
 
-            worker = threading.Thread(target=in_thread)
+            # the caller's context goes along (e.g. the per-shard counter of stats.counting_into)
+            worker = threading.Thread(target=contextvars.copy_context().run, args=(in_thread,))
             worker.start()
             worker.join()
             if isinstance(box[0], BaseException):

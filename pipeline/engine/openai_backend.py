@@ -25,6 +25,7 @@ from pipeline.engine.images import ImageError, image_data_url
 from pipeline.engine.redact import redact
 from pipeline.engine.schema_tools import parse_output, response_format_json, schema_instructions
 from pipeline.engine.settings import ModelRole
+from pipeline.engine.slots import SlotPool
 from pipeline.engine.stats import StatsCounter
 from pipeline.engine.types import ChatRequest, ErrorKind
 
@@ -80,6 +81,10 @@ class OpenAIBackend:
         self.image_variant = f"png-max{role.max_image_side}"
         self.pool = EndpointPool(role.base_urls, api_key, role.timeout_s, role.endpoint_cooldown_s,
                                  max_connections=role.concurrency, transport=role.http_transport)
+        # `concurrency` bounds this backend's calls in flight over every caller at once (shards run
+        # concurrently, each in its own event loop); a slot also covers encoding the call's images,
+        # so only in-flight requests hold encoded images.
+        self.slots = SlotPool(role.concurrency)
         self._backoff = wait_exponential_jitter(initial=role.backoff_initial_s, max=role.backoff_max_s,
                                                 jitter=role.backoff_initial_s)
 
@@ -239,7 +244,8 @@ class OpenAIBackend:
         return out
 
     async def run(self, jobs: list[Job], stats: StatsCounter) -> AsyncIterator[Outcome]:
-        """At most `concurrency` calls in flight; outcomes in completion order."""
+        """At most `concurrency` calls in flight, over this and every concurrent run; outcomes in
+        completion order."""
         pending = deque(jobs)
         done: asyncio.Queue[Outcome] = asyncio.Queue()
 
@@ -247,7 +253,8 @@ class OpenAIBackend:
             while pending:
                 job = pending.popleft()
                 try:
-                    outcome = await self._one(job, stats)
+                    async with self.slots:
+                        outcome = await self._one(job, stats)
                 except Exception as exc:  # defensive: a bug here still yields an error result
                     outcome = Outcome(job=job, error=redact(f"{job.req.key}: internal error {exc!r}"),
                                       error_kind=ErrorKind.MODEL_ERROR)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from pydantic import BaseModel
+
+# A second counter for the calls made in the current context (one shard's engine.run): shards share
+# one engine concurrently, so a before/after difference of the engine's totals would mix them up.
+_ALSO: ContextVar[StatsCounter | None] = ContextVar("pmc_instruct_call_counter", default=None)
 
 
 class EngineStats(BaseModel):
@@ -31,7 +38,21 @@ class StatsCounter:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self._stats, name, getattr(self._stats, name) + delta)
+        also = _ALSO.get()
+        if also is not None and also is not self:
+            also.add(**deltas)
 
     def snapshot(self) -> EngineStats:
         with self._lock:
             return self._stats.model_copy()
+
+
+@contextmanager
+def counting_into(counter: StatsCounter) -> Iterator[StatsCounter]:
+    """Every StatsCounter.add made in this context (and the tasks and threads it starts, which copy
+    the context) is also added to `counter`."""
+    token = _ALSO.set(counter)
+    try:
+        yield counter
+    finally:
+        _ALSO.reset(token)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.engine.types import ChatResult, Engine
 from pipeline.io.atomic import atomic_write_text
 from pipeline.io.parquet import list_shards, write_rows
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from pipeline.timing import Clock, span
 from schemas import Reject, RejectReason
 
 
@@ -32,7 +32,12 @@ class ShardOutcome:
     rejects: int
     model_calls: int = 0
     cache_hits: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of this shard
+    started: float = 0.0  # epoch seconds; 0 when skipped
+    ended: float = 0.0
+    cpu_seconds: float = 0.0  # CPU of the thread that ran it (planning, client work, finishing)
+    model_spans: list[list[float]] = field(default_factory=list)  # [start, end] of each engine call
+    queued_at: float = 0.0  # when it was handed to a worker (set by the scheduler); 0: not queued
 
 
 def file_sha256(path: Path) -> str:
@@ -94,7 +99,7 @@ def run_stage_shard(
 ) -> ShardOutcome:
     """`only`: figure ids this shard may process (None: all); pass the ids that fall in this shard
     so the input hash changes only when this shard's selection does."""
-    start = time.perf_counter()
+    clock = Clock()
     out_dir = Path(out_dir)
     config_hash = stage.config_hash(model_ids)
     if not force and is_done(stage, out_dir, shard, config_hash, only):
@@ -113,8 +118,11 @@ def run_stage_shard(
 
     requests = [i.request for i in items if i.request is not None]
     results: dict[str, ChatResult] = {}
+    spans: list[list[float]] = []
     if requests:
-        for result in engine.run(requests):
+        with span(spans):
+            answered = engine.run(requests)
+        for result in answered:
             results[result.key] = result
             if on_result:
                 on_result(result)
@@ -139,7 +147,9 @@ def run_stage_shard(
     write_rows(out_dir / "rejects" / stage.name / shard, rejects, Reject)
     calls = sum(1 for r in results.values() if not r.provenance.cache_hit and r.provenance.attempts > 0)
     hits = sum(1 for r in results.values() if r.provenance.cache_hit)
-    outcome = ShardOutcome(stage.name, shard, False, len(rows), len(rejects), calls, hits, time.perf_counter() - start)
+    clock.stop()
+    outcome = ShardOutcome(stage.name, shard, False, len(rows), len(rejects), calls, hits, clock.seconds,
+                           clock.started, clock.ended, clock.cpu_seconds, spans)
     state = {"input_hash": in_hash, "config_hash": config_hash, **asdict(outcome)}
     atomic_write_text(marker_path(stage, out_dir, shard), json.dumps(state, indent=2, sort_keys=True))
     return outcome
