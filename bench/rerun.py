@@ -5,7 +5,8 @@ Input: the shared JATS articles plus the demo articles (copied to a temp folder)
 (ingest, stages 1-3, QA, de-leak, finalize, report) unless --stages names fewer.
 Backends:
   --backend fake      (default) the fake OpenAI server in a subprocess with --latency seconds per
-                      answer (a stand-in for a served model; its CPU is not counted), text + vision
+                      answer (a stand-in for a served model; its CPU is not counted), text + vision;
+                      its "varied" answers give every QA task rows, so no stage is skipped
   --backend embedded  the embedded SmolLM2 model (facts-mode perception), --limit figures
 Runs the plain pipeline (pipeline.build.run_build); --flow runs the Prefect flow instead (both
 builds in one process, after a warm-up flow call so the ephemeral server start is not counted).
@@ -55,7 +56,8 @@ def main() -> int:
     try:
         inp = make_input(work, SHARED / "jats", REPO / "data")
         if args.backend == "fake":
-            proc, url = spawn(latency_s=args.latency, capacity=64)
+            # answers drawn from each request, so all six QA tasks (and de-leak) produce rows
+            proc, url = spawn(latency_s=args.latency, capacity=64, answers="varied")
             settings, limit, max_tokens = openai_settings(url), args.limit, args.max_tokens
         else:
             settings = EngineSettings(text=ModelRole(backend="embedded"))

@@ -45,6 +45,7 @@ from pipeline.build import (
     run_shard,
     run_step,
     shard_is_current,
+    shard_workers,
     stage_plan,
     stage_report,
     step_plan,
@@ -151,7 +152,7 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         # most `shard_workers` task runs at a time. Up-to-date shards are settled here from their
         # markers, without a task run each: on an unchanged rerun the per-task API round trips would
         # otherwise be most of the wall time.
-        ShardPipeline(stages, ctx.shards, config.shard_workers).run(
+        ShardPipeline(stages, ctx.shards, shard_workers(config, engine)).run(
             is_current=lambda st, sh: shard_is_current(st, ctx, sh),
             settle=lambda st, sh: run_shard(st, ctx, sh, engine),
             submit=lambda st, sh: stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),

@@ -296,11 +296,18 @@ def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, se
     return report
 
 
+def shard_workers(config: BuildConfig, engine: Any) -> int:
+    """Pairs to run at once: one when the engine serialises its calls (an embedded model on this
+    machine's cores, where a second shard would only compete with generation for the CPU)."""
+    return 1 if getattr(engine, "serialised", False) else config.shard_workers
+
+
 def run_stages(config: BuildConfig, ctx: BuildContext, stages: list[Stage], engine: Engine,
                on_outcome: Any = None, on_stage_done: Any = None) -> list[list[ShardOutcome]]:
     """Every (stage, shard) pair, pipelined over `config.shard_workers` threads (pipeline.schedule)."""
-    with ThreadPoolExecutor(config.shard_workers, thread_name_prefix="shard") as pool:
-        return ShardPipeline(stages, ctx.shards, config.shard_workers).run(
+    workers = shard_workers(config, engine)
+    with ThreadPoolExecutor(workers, thread_name_prefix="shard") as pool:
+        return ShardPipeline(stages, ctx.shards, workers).run(
             is_current=lambda st, sh: shard_is_current(st, ctx, sh),
             settle=lambda st, sh: run_shard(st, ctx, sh, engine),
             submit=lambda st, sh: pool.submit(run_shard, st, ctx, sh, engine),

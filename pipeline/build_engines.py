@@ -36,6 +36,7 @@ class SharedEngine:
         self.inner = engine
         embedded = any(getattr(b, "name", "") == "embedded" for b in (getattr(engine, "backends", {}) or {}).values()
                        if b is not None)
+        self.serialised = embedded
         self._lock = threading.Lock() if embedded else contextlib.nullcontext()
 
     @property

@@ -44,7 +44,10 @@ def image_sha256(path: str | Path) -> str:
     return _sha256(*_stat_key(str(path)))
 
 
-@lru_cache(maxsize=512)
+# Small on purpose: an encoded image is up to a few MB, and requests carry paths so that only the calls
+# in flight (one endpoint slot each) hold one; the cache only saves re-encoding an image that several
+# requests of the same shard send close together (a figure's QA tasks, the panels of one figure).
+@lru_cache(maxsize=32)
 def _data_url(path: str, _mtime: int, _size: int, max_side: int) -> str:
     try:
         with Image.open(path) as img:

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -94,6 +95,54 @@ def _schema_from_prompt(messages: list[dict[str, Any]]) -> dict[str, Any] | None
     return None
 
 
+_WORD = re.compile(r"[A-Za-z][a-z]{3,}")
+_COMMON = frozenset("this that with from into were have been which their there these those figure panel "
+                    "image caption summary answer question context json schema reply only object".split())
+
+
+def varied_responder(body: dict[str, Any], record: CallRecord) -> str:
+    """A valid instance of the requested schema whose text comes from the request itself: each
+    figure gets its own question, answer and description (so near-duplicate gates keep them),
+    questions are real questions and answers are short sentences. For benches that need every
+    task to produce rows; deterministic per request."""
+    fmt = body.get("response_format") or {}
+    schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+    schema = schema or _schema_from_prompt(body.get("messages", []))
+    text = " ".join(m["content"] if isinstance(m.get("content"), str) else
+                    " ".join(p.get("text", "") for p in m.get("content") or [] if isinstance(p, dict))
+                    for m in body.get("messages", [])[1:])
+    words = [w.lower() for w in _WORD.findall(text) if w.lower() not in _COMMON] or ["signal", "sample", "region"]
+    rng = random.Random(json.dumps(body.get("messages", []), sort_keys=True))
+
+    def pick(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n))
+
+    def value(name: str, sub: dict[str, Any], depth: int = 0) -> Any:
+        while "$ref" in sub:  # pydantic puts nested models under $defs
+            sub = (schema or {}).get("$defs", {}).get(sub["$ref"].split("/")[-1], {})
+        kind = sub.get("type", "object" if "properties" in sub else "string")
+        if kind == "object" and depth < 6:
+            return {k: value(k, v, depth + 1) for k, v in sub.get("properties", {}).items()}
+        if kind == "array" and depth < 6:
+            return [value(name, sub.get("items", {"type": "string"}), depth + 1) for _ in range(2)]
+        if kind != "string" or "enum" in sub or "const" in sub or "anyOf" in sub:
+            return instance_for(sub, schema)
+        if name == "question":
+            return f"What does the {pick(2)} show about {pick(3)}?"
+        if name == "answer":
+            return f"It shows {pick(3)} in the {pick(2)}."
+        if name in ("description", "term", "name"):
+            return f"{pick(2)} of {pick(2)}"
+        return f"The {pick(3)} was compared with {pick(4)} across {pick(2)} samples."
+
+    if schema is None:
+        return f"The {pick(6)}."
+    return json.dumps(value("", schema))
+
+
+RESPONDERS = {"default": None, "varied": varied_responder}
+
+
 class FakeOpenAIServer:
     def __init__(
         self,
@@ -126,6 +175,10 @@ class FakeOpenAIServer:
         self.calls: list[CallRecord] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        # capacity use, for benches: seconds requests spent holding a slot, and the span they cover
+        self.busy_s = 0.0
+        self.first_start: float | None = None
+        self.last_end = 0.0
         self._script: list[str | None] = []
         self._lock = threading.Lock()
         self._sem: asyncio.Semaphore | None = None
@@ -205,7 +258,8 @@ class FakeOpenAIServer:
 
         @app.get("/_admin/stats")
         async def stats() -> dict[str, Any]:
-            return {"calls": len(self.chat_calls()), "max_in_flight": self.max_in_flight}
+            return {"calls": len(self.chat_calls()), "max_in_flight": self.max_in_flight,
+                    "busy_s": self.busy_s, "first_start": self.first_start or 0.0, "last_end": self.last_end}
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> Response:
@@ -224,13 +278,24 @@ class FakeOpenAIServer:
                     self._sem = asyncio.Semaphore(self.capacity)
                 if self._sem is not None:
                     async with self._sem:
-                        return await self._answer(body, record, fault)
-                return await self._answer(body, record, fault)
+                        return await self._timed_answer(body, record, fault)
+                return await self._timed_answer(body, record, fault)
             finally:
                 with self._lock:
                     self.in_flight -= 1
 
         return app
+
+    async def _timed_answer(self, body: dict[str, Any], record: CallRecord, fault: str | None) -> Response:
+        start = time.time()
+        try:
+            return await self._answer(body, record, fault)
+        finally:
+            end = time.time()
+            with self._lock:
+                self.busy_s += end - start
+                self.first_start = start if self.first_start is None else min(self.first_start, start)
+                self.last_end = max(self.last_end, end)
 
     async def _answer(self, body: dict[str, Any], record: CallRecord, fault: str | None) -> Response:
         if self.latency_s:
@@ -304,8 +369,11 @@ def dead_base_url() -> str:
 
 
 # -- subprocess mode (keeps the server's CPU out of a client benchmark) ---------------------------
-def spawn(latency_s: float = 0.0, capacity: int | None = None, seed: int = 0) -> tuple[subprocess.Popen, str]:
-    args = [sys.executable, "-m", "fakes.openai_server", "--latency", str(latency_s), "--seed", str(seed)]
+def spawn(latency_s: float = 0.0, capacity: int | None = None, seed: int = 0,
+          answers: str = "default") -> tuple[subprocess.Popen, str]:
+    """`answers`: "default" (schema instances, canned per template) or "varied" (varied_responder)."""
+    args = [sys.executable, "-m", "fakes.openai_server", "--latency", str(latency_s), "--seed", str(seed),
+            "--answers", answers]
     if capacity:
         args += ["--capacity", str(capacity)]
     from pathlib import Path
@@ -323,9 +391,10 @@ def _main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--answers", choices=sorted(RESPONDERS), default="default")
     args = parser.parse_args()
     server = FakeOpenAIServer(latency_s=args.latency, capacity=args.capacity, seed=args.seed,
-                              record_bodies=False).start()
+                              record_bodies=False, responder=RESPONDERS[args.answers]).start()
     print(f"READY {server.base_url}", flush=True)
     try:
         while True:
