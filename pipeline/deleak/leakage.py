@@ -11,8 +11,10 @@ An empty context, or an answer with no content words and no text, scores 0.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,11 +62,38 @@ def _default_embedder(texts: list[str]) -> np.ndarray:
     return embed(texts)
 
 
+class _VectorMemo:
+    """Embeddings of recently seen texts (LRU, bounded). A figure's caption and paragraph sentences
+    come back as context in every QA task and again when a rewrite is scored; each is embedded
+    once. 16k vectors of 384 floats are ~25 MB."""
+
+    def __init__(self, size: int = 16384) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def embed(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {t: self._vectors[t] for t in dict.fromkeys(texts) if t in self._vectors}
+            for t in known:
+                self._vectors.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = embedder(missing)
+            with self._lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    known[t] = self._vectors[t] = v
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])
+
+
 @dataclass
 class LeakageScorer:
     overlap_weight: float = 0.5
     embedding_weight: float = 0.5
     embedder: Embedder = _default_embedder
+    memo: _VectorMemo = field(default_factory=_VectorMemo, repr=False, compare=False)
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[Leakage]:
         """Leakage of each (context, answer) pair; all texts are embedded in one batch."""
@@ -79,7 +108,7 @@ class LeakageScorer:
             texts.append(answer)
             texts.extend(sents)
             spans.append((start, start + 1, start + 1 + len(sents)))
-        vectors = self.embedder(texts) if texts else None
+        vectors = self.memo.embed(self.embedder, texts) if texts else None  # each distinct text once
         out = []
         total = self.overlap_weight + self.embedding_weight
         for (context, answer), span in zip(pairs, spans, strict=True):
