@@ -51,6 +51,12 @@ def image_sha256(path: str | Path) -> str:
 def _data_url(path: str, _mtime: int, _size: int, max_side: int) -> str:
     try:
         with Image.open(path) as img:
+            if img.format == "PNG" and img.mode in ("RGB", "L") and max(img.size) <= max_side:
+                # already what we would send (a PNG of these pixels): check its chunks, skip
+                # decoding and re-encoding (crops are PNGs of at most a few hundred pixels a side)
+                img.verify()
+                raw = Path(path).read_bytes()
+                return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
             img.load()
             if img.mode not in ("RGB", "L"):
                 img = img.convert("RGB")
@@ -58,7 +64,8 @@ def _data_url(path: str, _mtime: int, _size: int, max_side: int) -> str:
                 img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             img.save(buf, format="PNG", optimize=False)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        # (Pillow's verify() reports a bad chunk checksum as SyntaxError)
         raise ImageError("image-corrupt", f"image {path} cannot be decoded: {exc}") from exc
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
