@@ -72,6 +72,9 @@ class ShardPipeline:
         finished: queue.Queue = queue.Queue()
         running: dict[int, tuple[Pair, float, Any]] = {}
         first_error: BaseException | None = None
+        if not n_shards and on_stage_done:  # nothing to run: every stage is done, with no outcomes
+            for i in range(len(self.stages)):
+                on_stage_done(i, [])
 
         def done(pair: Pair, outcome: Any) -> None:
             i, s = pair

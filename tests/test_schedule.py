@@ -187,3 +187,10 @@ def _markdown(step: StepReport) -> str:
     from pipeline.build_report import BuildReport
 
     return BuildReport(out_dir="x", steps=[step]).to_markdown()
+
+
+def test_no_shards_still_reports_every_stage():
+    done = []
+    outcomes = ShardPipeline(STAGES, [], 2).run(is_current=None, settle=None, submit=None, result=None,
+                                                on_stage_done=lambda i, outs: done.append((i, outs)))
+    assert outcomes == [[] for _ in STAGES] and done == [(i, []) for i in range(len(STAGES))]
