@@ -23,4 +23,6 @@ class IngestConfig(BaseModel):
     archive_max_bytes: int = Field(64 * 1024**3, ge=1, description="cap on the uncompressed XML and image bytes read from one archive")
     limit: int | None = Field(None, ge=1, description="process at most this many new or changed input files")
     detect_panels: bool = Field(True, description="run compound-figure separation on images without supplied boxes")
-    subfigure_csv: Path | None = Field(None, description="sub-figure confidence CSV; default: auto-discovered next to each JSON")
+    subfigure_csv: Path | None = Field(None, description="M3LLM sub-figure CSV (filename,prob); default: auto-discovered next to each JSON")
+    image_root: Path | None = Field(None, description="M3LLM: folder holding compound/group_<N>/ (or mm_image_files/); default: the JSON's folder")
+    labels_root: Path | None = Field(None, description="M3LLM: folder holding the YOLO predict*/labels/ runs; default: the JSON's folder")
