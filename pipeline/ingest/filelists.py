@@ -130,6 +130,23 @@ def _load(files: tuple[tuple[str, int, int], ...]) -> FileListIndex:
     return FileListIndex(entries)
 
 
+_found: dict[str, tuple[int, tuple[tuple[str, int, int], ...]]] = {}
+
+
+def _unchanged(files: tuple[tuple[str, int, int], ...]) -> bool:
+    try:
+        return all((st := Path(p).stat()).st_mtime_ns == m and st.st_size == n for p, m, n in files)
+    except OSError:
+        return False
+
+
 def file_lists(input_root: Path) -> FileListIndex:
-    """Every file list under the input folder, merged (memoised while the lists are unchanged)."""
-    return _load(_list_files(Path(input_root)))
+    """Every file list under the input folder, merged. Called once per archive, so the folder is only
+    listed again when it changed (a folder of 100k packages must not be listed 100k times)."""
+    root = Path(input_root)
+    stamp = root.stat().st_mtime_ns
+    known = _found.get(str(root))
+    if known is None or known[0] != stamp or not _unchanged(known[1]):
+        known = (stamp, _list_files(root))
+        _found[str(root)] = known
+    return _load(known[1])
