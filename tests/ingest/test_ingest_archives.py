@@ -9,13 +9,17 @@ from pathlib import Path
 from oa_samples import add, extract_package, image_bytes, jats, write_bulk, write_file_list, write_package
 
 from pipeline.ingest import IngestConfig, run_ingest
-from pipeline.ingest.filelists import parse_file_list
+from pipeline.ingest.filelists import is_file_list, parse_file_list
 from pipeline.io.parquet import read_rows
 from schemas.figure import Article, Figure
 from schemas.reject import Reject
 
 
 def rows(out: Path):
+    return rows_of(out)
+
+
+def rows_of(out: Path):
     figs = [f for p in sorted((out / "figures").glob("*.parquet")) for f in read_rows(p, Figure)]
     arts = [a for p in sorted((out / "articles").glob("*.parquet")) for a in read_rows(p, Article)]
     rejs = [r for p in sorted((out / "rejects" / "ingest").glob("*.parquet")) for r in read_rows(p, Reject)]
@@ -94,6 +98,24 @@ def test_file_list_variants():
           "PMC000xxxxxx/PMC176545.xml\tPLoS One. 2003; 1:E5\tPMC176545\t2023-12-18 10:00:00\t14551903\tCC BY\tyes\n"
     (entry,) = parse_file_list(tsv)
     assert entry.file == "PMC000xxxxxx/PMC176545.xml" and entry.retracted and entry.license == "CC BY"
+    for name in ("oa_file_list.csv", "oa_file_list.txt", "oa_comm_use_file_list.csv", "oa_non_comm_use_file_list.txt",
+                 "oa_comm_xml.PMC000xxxxxx.baseline.2024-06-18.filelist.csv",
+                 "oa_noncomm_xml.incr.2024-06-19.filelist.txt"):
+        assert is_file_list(name), name
+    assert not is_file_list("oa_comm_xml.PMC000xxxxxx.baseline.2024-06-18.tar.gz") and not is_file_list("notes.csv")
+
+
+def test_bulk_txt_file_list_read_from_folder(tmp_path: Path):
+    src = tmp_path / "bulk"
+    src.mkdir()
+    archive = write_bulk(src, ["PMC9500001"], stamp="2026-02-02")
+    archive.with_name(archive.name.replace(".tar.gz", ".filelist.csv")).unlink()
+    header = "Article File\tArticle Citation\tAccessionID\tLastUpdated (YYYY-MM-DD HH:MM:SS)\tPMID\tLicense\tRetracted\n"
+    row = "PMC009xxxxxx/PMC9500001.xml\tMade-up Rep. 2026; 3:1\tPMC9500001\t2026-02-02 01:00:00\t77123\tCC BY-NC\tno\n"
+    archive.with_name(archive.name.replace(".tar.gz", ".filelist.txt")).write_text(header + row)
+    run_ingest(src, tmp_path / "out", IngestConfig(detect_panels=False))
+    _, arts, _ = rows_of(tmp_path / "out")
+    assert (arts[0].license, arts[0].pmid, arts[0].citation) == ("CC BY-NC", "77123", "Made-up Rep. 2026; 3:1")
 
 
 def hostile_archive(path: Path) -> None:
