@@ -55,6 +55,7 @@ def to_rgb(im: Image.Image) -> Image.Image:
     composited on white, CMYK through its embedded ICC profile when it has one."""
     mode = im.mode
     if mode == "RGB":
+        im.load()  # the result must outlive the file it was opened from, like convert()'s copy
         return im
     if mode in _WIDE_MODES:
         return _wide_to_l(im).convert("RGB")

@@ -94,3 +94,24 @@ def test_web_image_bytes_keeps_first_frame_of_animation(tmp_path: Path):
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     data, ext, w, h = web_image_bytes(tmp_path / "anim.gif")
     assert ext == "png" and (w, h) == (4, 4)
+
+
+def test_model_input_and_crop_source_use_the_same_conversion(tmp_path: Path):
+    """The engine's data URL (what a vision model sees) of a 16-bit TIFF is grey, not white."""
+    import base64
+    import io
+
+    from pipeline.engine.images import image_data_url
+
+    path = gradient16(tmp_path / "scan.tif")
+    url = image_data_url(path, 512)
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        arr = np.asarray(im.convert("RGB"))
+    assert (arr == 255).all(axis=2).mean() < 0.02 and 120 < arr.mean() < 135
+
+
+def test_rgb_result_outlives_its_file(tmp_path: Path):
+    Image.new("RGB", (6, 6), (9, 8, 7)).save(tmp_path / "a.png")
+    with Image.open(tmp_path / "a.png") as opened:
+        img = to_rgb(opened)
+    assert img.getpixel((0, 0)) == (9, 8, 7)
