@@ -56,7 +56,7 @@ def dataset_card(configs: dict[str, dict[str, int]], licenses: Counter, models: 
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              "# pmc-instruct figure instructions", "",
              "Multimodal instruction data generated from PubMed Central Open Access figures (images, captions "
-             "and the paragraphs citing them) by [pmc-instruct](https://github.com/) "
+             "and the paragraphs citing them) by pmc-instruct "
              f"{_package_version()}. One config per task; `train` and `eval` splits are assigned per article, so "
              "no article has rows in both.", "",
              "```python", "from datasets import load_dataset",
