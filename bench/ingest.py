@@ -18,7 +18,7 @@ from PIL import Image
 import pipeline.ingest.figures as figures_mod
 import pipeline.ingest.jats as jats_mod
 from pipeline.ingest import IngestConfig, run_ingest
-from pipeline.panels import detect_panels
+from pipeline.ingest.panels import detect_panels
 
 FIGS_PER_ARTICLE = 4
 TIMERS = {"xml": 0.0, "image_load": 0.0, "panels": 0.0, "rendition": 0.0}

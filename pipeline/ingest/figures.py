@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.errors import IngestError
 from pipeline.ingest.images import load_image
-from pipeline.panels import detect_panels, whole_panel
+from pipeline.ingest.panels import detect_panels, whole_panel
 from schemas.figure import Article, Figure, Panel
 from schemas.reject import Reject, RejectReason
 
