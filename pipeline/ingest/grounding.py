@@ -1,0 +1,82 @@
+"""Panels grounded on their printed letters: XY-cut + label reading + label cells.
+
+`ground_panels` is what ingest runs on a figure image:
+1. The XY-cut (panels.py) separates the figure and gives the ink mask.
+2. Letter-like marks are read (panel_labels.py) and a consistent run of labels is chosen
+   (panel_layout.py).
+3. With labels, each label's cell gives one panel (label source "printed"); without, the XY-cut
+   panels keep reading-order names (label source "reading_order"), which never pair with a
+   sub-caption.
+`letter_panels` gives supplied boxes (YOLO files) their printed letters the same way.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from pipeline.ingest.panel_labels import read_labels
+from pipeline.ingest.panel_layout import Label, ink_box, label_cells, select_labels
+from pipeline.ingest.panels import Separation, detect_panels, panel_label, separate
+from schemas.figure import Box, LabelSource, Panel, PanelSource
+
+
+def _box_fields(box: tuple[float, float, float, float], size: tuple[int, int]) -> dict:
+    w, h = size
+    x0, y0, x1, y1 = box
+    return {"box": Box(x0=x0, y0=y0, x1=x1, y1=y1), "box_norm": Box(x0=x0 / w, y0=y0 / h, x1=x1 / w, y1=y1 / h)}
+
+
+def _printed(panel_fields: dict, lab: Label, upper: bool) -> Panel:
+    printed = lab.printed(upper)
+    return Panel(label=printed.upper(), printed_label=printed, label_confidence=round(lab.reading.score, 3),
+                 label_source=LabelSource.PRINTED, **panel_fields)
+
+
+def read_figure_labels(img: Image.Image, sep: Separation) -> tuple[list[Label], bool, str]:
+    regions = [(leaf.y0, leaf.x0, leaf.y1, leaf.x1) for leaf in sep.leaves + sep.panels]
+    return select_labels(read_labels(img, sep.mask, sep.factor, regions))
+
+
+def ground_panels(img: Image.Image) -> list[Panel]:
+    """Panels of `img`: one per printed label when a consistent set is printed, else the XY-cut's."""
+    sep = separate(img)
+    labels, upper, _why = read_figure_labels(img, sep)
+    if not labels:
+        return detect_panels(img, sep)
+    cells = label_cells(labels, img.size)
+    panels = []
+    for lab, cell in zip(labels, cells):
+        box = ink_box(sep.mask, sep.factor, cell, lab.reading)
+        fields = _box_fields(box, img.size) | {"confidence": round(lab.reading.score, 3),
+                                               "source": PanelSource.DETECTED, "method": "printed-labels"}
+        panels.append(_printed(fields, lab, upper))
+    return panels
+
+
+def letter_panels(img: Image.Image, panels: list[Panel]) -> list[Panel]:
+    """Supplied boxes with the printed letter found at their top-left; boxes without one (or
+    sharing one) keep a reading-order name that does not collide with a printed label."""
+    if len(panels) < 2:
+        return panels
+    labels, upper, _why = read_figure_labels(img, separate(img))
+    owner: dict[int, Label] = {}
+    for lab in labels:
+        r = lab.reading
+        cx, cy, m = (r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2, r.height
+        inside = [i for i, p in enumerate(panels)
+                  if p.box.x0 - m <= cx <= p.box.x1 + m and p.box.y0 - m <= cy <= p.box.y1 + m]
+        if inside:  # the box whose top-left corner is nearest the label
+            i = min(inside, key=lambda k: abs(panels[k].box.x0 - r.x0) + abs(panels[k].box.y0 - r.y0))
+            if i not in owner:
+                owner[i] = lab
+    out = []
+    taken = {owner[i].printed(upper).upper() for i in owner}
+    names = (panel_label(n) for n in range(10_000))
+    for i, p in enumerate(panels):
+        if i in owner:
+            out.append(_printed(p.model_dump(exclude={"label", "printed_label", "label_confidence", "label_source"}),
+                                owner[i], upper))
+        else:
+            name = next(n for n in names if n not in taken)
+            out.append(p.model_copy(update={"label": name, "label_source": LabelSource.READING_ORDER}))
+    return out
