@@ -24,6 +24,7 @@ from schemas import (
     ImageFacts,
     KnowledgeRow,
     KnowledgeTerm,
+    LabelSource,
     Method,
     Panel,
     PanelSource,
@@ -47,7 +48,9 @@ LAYOUTS = {  # rows x columns of the panel grid, per figure index
 TOPICS = ["tumour growth", "gene expression", "cell counts", "bone density", "protein levels", "blood flow"]
 
 
-def grid_panels(width: int, height: int, rows: int, cols: int) -> list[Panel]:
+def grid_panels(width: int, height: int, rows: int, cols: int, lettered: bool = True) -> list[Panel]:
+    """A rows x cols grid; `lettered` panels carry supplied letters (these tests stand in for the
+    ingest that read them), otherwise reading-order names that must never pair with a sub-caption."""
     panels = []
     for r in range(rows):
         for c in range(cols):
@@ -55,7 +58,8 @@ def grid_panels(width: int, height: int, rows: int, cols: int) -> list[Panel]:
             box = Box(x0=c * width / cols, y0=r * height / rows, x1=(c + 1) * width / cols, y1=(r + 1) * height / rows)
             norm = Box(x0=box.x0 / width, y0=box.y0 / height, x1=box.x1 / width, y1=box.y1 / height)
             source = PanelSource.WHOLE if rows * cols == 1 else PanelSource.DETECTED
-            panels.append(Panel(label=label, box=box, box_norm=norm, confidence=0.9, source=source, method="grid"))
+            letters = {"printed_label": label, "label_confidence": 1.0, "label_source": LabelSource.SUPPLIED} if lettered else {}
+            panels.append(Panel(label=label, box=box, box_norm=norm, confidence=0.9, source=source, method="grid", **letters))
     return panels
 
 
