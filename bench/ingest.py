@@ -74,7 +74,7 @@ def main() -> None:
     jats_mod.parse_xml = timed("xml", jats_mod.parse_xml)
     jats_mod.read_size = timed("rendition", jats_mod.read_size)
     figures_mod.load_image = timed("image_load", figures_mod.load_image)
-    figures_mod.detect_panels = timed("panels", figures_mod.detect_panels,
+    figures_mod.ground_panels = timed("panels", figures_mod.ground_panels,
                                       megapixels=lambda img: img.size[0] * img.size[1] / 1e6)
 
     with tempfile.TemporaryDirectory() as tmp:

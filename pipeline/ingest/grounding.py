@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
 from pipeline.ingest.panel_labels import read_labels
-from pipeline.ingest.panel_layout import Label, ink_box, label_cells, select_labels
+from pipeline.ingest.panel_layout import Label, blockers, ink_box, label_cells, select_labels
 from pipeline.ingest.panels import Separation, detect_panels, panel_label, separate
 from schemas.figure import Box, LabelSource, Panel, PanelSource
 
@@ -32,25 +33,59 @@ def _printed(panel_fields: dict, lab: Label, upper: bool) -> Panel:
                  label_source=LabelSource.PRINTED, **panel_fields)
 
 
-def read_figure_labels(img: Image.Image, sep: Separation) -> tuple[list[Label], bool, str]:
+MIN_COVERAGE = 0.8  # share of the figure's ink that the label cells must hold
+
+
+def _coverage(sep: Separation, cells: list[tuple[int, int, int, int]]) -> float:
+    held = np.zeros_like(sep.mask)
+    for x0, y0, x1, y1 in cells:
+        held[int(y0 / sep.factor) : int(np.ceil(y1 / sep.factor)), int(x0 / sep.factor) : int(np.ceil(x1 / sep.factor))] = True
+    total = int(sep.mask.sum())
+    return float((sep.mask & held).sum() / total) if total else 0.0
+
+
+def read_figure_labels(img: Image.Image, sep: Separation) -> tuple[list[Label], bool, list, str]:
+    """(labels, printed upper case?, blockers, why no labels)."""
     regions = [(leaf.y0, leaf.x0, leaf.y1, leaf.x1) for leaf in sep.leaves + sep.panels]
-    return select_labels(read_labels(img, sep.mask, sep.factor, regions))
+    readings = read_labels(img, sep.mask, sep.factor, regions)
+    labels, upper, why = select_labels(readings)
+    return labels, upper, blockers(readings, labels), why
 
 
 def ground_panels(img: Image.Image) -> list[Panel]:
     """Panels of `img`: one per printed label when a consistent set is printed, else the XY-cut's."""
     sep = separate(img)
-    labels, upper, _why = read_figure_labels(img, sep)
+    labels, upper, stops, _why = read_figure_labels(img, sep)
     if not labels:
         return detect_panels(img, sep)
-    cells = label_cells(labels, img.size)
+    cells = label_cells(labels, img.size, stops)
+    if _coverage(sep, cells) < MIN_COVERAGE:  # the letters do not explain the layout (e.g. printed below panels)
+        return detect_panels(img, sep)
     panels = []
     for lab, cell in zip(labels, cells):
         box = ink_box(sep.mask, sep.factor, cell, lab.reading)
         fields = _box_fields(box, img.size) | {"confidence": round(lab.reading.score, 3),
                                                "source": PanelSource.DETECTED, "method": "printed-labels"}
         panels.append(_printed(fields, lab, upper))
-    return panels
+    return panels + _leftovers(sep, panels, img.size)
+
+
+def _leftovers(sep: Separation, panels: list[Panel], size: tuple[int, int]) -> list[Panel]:
+    """XY-cut panels lying mostly outside every lettered panel (a panel whose letter could not be
+    read): kept as panels with reading-order names that claim no letter."""
+    out: list[Panel] = []
+    taken = {p.label for p in panels}
+    names = (panel_label(n) for n in range(10_000))
+    for leaf in sep.panels:
+        x0, y0, x1, y1 = (v * sep.factor for v in (leaf.x0, leaf.y0, leaf.x1, leaf.y1))
+        area = max(1.0, (x1 - x0) * (y1 - y0))
+        covered = sum(max(0.0, min(x1, p.box.x1) - max(x0, p.box.x0)) * max(0.0, min(y1, p.box.y1) - max(y0, p.box.y0))
+                      for p in panels)
+        if covered / area < 0.4:
+            name = next(n for n in names if n not in taken)
+            out.append(Panel(label=name, confidence=0.5, source=PanelSource.DETECTED, method="xy-cut",
+                             **_box_fields((int(x0), int(y0), min(size[0], int(x1)), min(size[1], int(y1))), size)))
+    return out
 
 
 def letter_panels(img: Image.Image, panels: list[Panel]) -> list[Panel]:
@@ -58,7 +93,7 @@ def letter_panels(img: Image.Image, panels: list[Panel]) -> list[Panel]:
     sharing one) keep a reading-order name that does not collide with a printed label."""
     if len(panels) < 2:
         return panels
-    labels, upper, _why = read_figure_labels(img, separate(img))
+    labels, upper, _stops, _why = read_figure_labels(img, separate(img))
     owner: dict[int, Label] = {}
     for lab in labels:
         r = lab.reading

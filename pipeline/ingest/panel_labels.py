@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-MAX_CANDIDATES = 24
+MAX_CANDIDATES = 32
 MIN_GLYPH_FRAC = 0.010  # glyph height bounds as a share of the shorter image side (detection scale)
 MAX_GLYPH_FRAC = 0.12
 MIN_GLYPH_PX = 7
@@ -74,20 +74,26 @@ def recogniser():
 
 
 def _tokens(mask: np.ndarray, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
-    """Short runs of glyphs on one line (y0, x0, y1, x1): glyphs closer than a small gap are
-    joined by a horizontal dilation, so "(a)", "b1" and "A." are one token each."""
-    gap = max(1, int(0.35 * lo))
+    """Short runs of glyphs on one line (y0, x0, y1, x1), so "(a)", "b1" and "A." are one token each.
+    Glyphs are the components of a slightly dilated mask (joins broken strokes); then glyphs on
+    one line closer than 0.4 of their height are joined, left to right."""
+    gap = max(1, int(0.2 * lo))
     joined = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * gap + 1), bool))
     labels, _ = ndimage.label(joined, structure=np.ones((3, 3), bool))
-    out = []
-    for sl in ndimage.find_objects(labels):
-        if sl is None:
-            continue
-        y0, y1, x0, x1 = sl[0].start, sl[0].stop, sl[1].start + gap, sl[1].stop - gap
-        h, w = y1 - y0, x1 - x0
-        if lo <= h <= hi and 0 < w <= 3.2 * h:
-            out.append((y0, x0, y1, x1))
-    return out
+    glyphs = sorted((sl[0].start, sl[1].start + gap, sl[0].stop, sl[1].stop - gap)
+                    for sl in ndimage.find_objects(labels) if sl is not None and sl[0].stop - sl[0].start <= hi)
+    glyphs.sort(key=lambda g: g[1])
+    groups: list[list[int]] = []  # [y0, x0, y1, x1]
+    for y0, x0, y1, x1 in glyphs:
+        for g in reversed(groups[-40:]):  # recent groups only: glyphs arrive left to right
+            h = max(g[2] - g[0], y1 - y0)
+            overlap = min(g[2], y1) - max(g[0], y0)
+            if 0 <= x0 - g[3] <= 0.4 * h and overlap > 0.5 * min(g[2] - g[0], y1 - y0):
+                g[:] = [min(g[0], y0), g[1], max(g[2], y1), max(g[3], x1)]
+                break
+        else:
+            groups.append([y0, x0, y1, x1])
+    return [(y0, x0, y1, x1) for y0, x0, y1, x1 in groups if lo <= y1 - y0 <= hi and 0 < x1 - x0 <= 3.2 * (y1 - y0)]
 
 
 def _open_corner(mask: np.ndarray, token: tuple[int, int, int, int]) -> bool:
@@ -99,7 +105,7 @@ def _open_corner(mask: np.ndarray, token: tuple[int, int, int, int]) -> bool:
     return not above.any() or not left.any()
 
 
-def _isolated(mask: np.ndarray, token: tuple[int, int, int, int], allowed: float = 0.02) -> bool:
+def _isolated(mask: np.ndarray, token: tuple[int, int, int, int], allowed: float = 0.04) -> bool:
     """No other ink within a margin around the token (panel letters stand apart from other text)."""
     y0, x0, y1, x1 = token
     h = y1 - y0
@@ -116,7 +122,7 @@ def candidate_tokens(mask: np.ndarray, gray: np.ndarray, regions: list[tuple[int
     """Isolated short tokens in dark-on-light ink and in the corners of dark regions."""
     side = min(mask.shape)
     lo = max(MIN_GLYPH_PX, int(MIN_GLYPH_FRAC * side))
-    hi = max(lo + 2, int(MAX_GLYPH_FRAC * side))
+    hi = max(lo + 2, int(MAX_GLYPH_FRAC * side), int(0.05 * max(mask.shape)))  # wide, short figures
     found = [(t, _open_corner(mask, t)) for t in _tokens(mask, lo, hi) if _isolated(mask, t)]
     on_dark: list[tuple[tuple[int, int, int, int], bool]] = []
     # White letters on dark panels: the whole panel is one ink blob, so look inside dark blobs.
@@ -136,8 +142,9 @@ def candidate_tokens(mask: np.ndarray, gray: np.ndarray, regions: list[tuple[int
                 on_dark.append((box, _open_corner(bright, t)))
 
     def best(items: list, n: int) -> list[tuple[int, int, int, int]]:
-        # Open corners first, then the tallest: a panel letter is usually the biggest isolated text.
-        items = sorted(dict(items).items(), key=lambda f: (not f[1], -(f[0][2] - f[0][0])))
+        # Open corners first, then the tallest (a panel letter is usually the biggest isolated
+        # text), then the highest up (the first row of letters heads the figure).
+        items = sorted(dict(items).items(), key=lambda f: (not f[1], -((f[0][2] - f[0][0]) // 2), f[0][0]))
         return [t for t, _ in items[:n]]
 
     return list(dict.fromkeys(best(found, MAX_CANDIDATES) + best(on_dark, MAX_CANDIDATES)))

@@ -17,6 +17,7 @@ panel holding a blot and a bar chart is one panel, and b1-b4 stay panels of thei
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from pipeline.ingest.panel_labels import Reading
 MIN_SCORE = 0.5
 HEIGHT_RATIO = 1.45
 ALIKE = set("cosuvwxzkp")  # lower and upper case look the same at panel-letter sizes
+BLOCKER_RE = re.compile(r"^[(\[]?[A-Za-z]?[0-9]?[)\].:]?$")  # label-shaped text, even if read as "()"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _in_order(labels: list[Label]) -> bool:
     return True
 
 
-def select_labels(readings: list[Reading]) -> tuple[list[Label], bool, str]:
+def select_labels(readings: list[Reading]) -> tuple[list[Label], bool, str]:  # noqa: C901
     """(labels in alphabetical order, printed upper case?, why not) for the best consistent run."""
     cands = _candidates(readings)
     best: list[Label] = []
@@ -117,16 +119,35 @@ def select_labels(readings: list[Reading]) -> tuple[list[Label], bool, str]:
     return best, upper, ""
 
 
-def label_cells(labels: list[Label], size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-    """Cell (x0, y0, x1, y1) owned by each label: right to the next label on its row, down to the
-    next label below it, starting half a letter above and left of the label."""
+def blockers(readings: list[Reading], labels: list[Label]) -> list[Reading]:
+    """Short marks of the labels' size that are not in the run: most likely letters the recogniser
+    could not read ("(I)" read as "()"). They own no panel, but they stop the cells of the labels
+    around them, so a missed letter never lets its neighbour swallow its panel."""
+    if not labels:
+        return []
+    used = {id(lab.reading) for lab in labels}
+    h = float(np.median([lab.reading.height for lab in labels]))
+
+    def aligned(r: Reading) -> bool:  # on a label's row and in a label's column, as grid letters are
+        return (any(abs(r.y0 - lab.reading.y0) < h / 2 for lab in labels)
+                and any(abs(r.x0 - lab.reading.x0) < h / 2 for lab in labels))
+
+    return [r for r in readings if id(r) not in used and 0.8 * h <= r.height <= 1.25 * h
+            and BLOCKER_RE.match(r.text.strip()) and aligned(r)]
+
+
+def label_cells(labels: list[Label], size: tuple[int, int], stops: list[Reading] = ()
+                ) -> list[tuple[int, int, int, int]]:
+    """Cell (x0, y0, x1, y1) owned by each label: right to the next label (or blocker) on its row,
+    down to the next one below it, starting half a letter above and left of the label."""
     w, h = size
+    marks = [lab.reading for lab in labels] + list(stops)
     cells = []
     for lab in labels:
         r = lab.reading
         pad = max(2, r.height // 2)
-        right = min([o.reading.x0 for o in labels if o.reading.x0 > r.x1 and abs(o.reading.y0 - r.y0) < 2 * r.height] + [w])
-        down = min([o.reading.y0 for o in labels if o.reading.y0 > r.y1 and o.reading.x0 < right] + [h])
+        right = min([o.x0 for o in marks if o.x0 > r.x1 and abs(o.y0 - r.y0) < 2 * r.height] + [w])
+        down = min([o.y0 for o in marks if o.y0 > r.y1 and o.x0 < right] + [h])
         cells.append((max(0, r.x0 - pad), max(0, r.y0 - pad), right, down))
     return cells
 
