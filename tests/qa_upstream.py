@@ -64,7 +64,8 @@ def grid_panels(width: int, height: int, rows: int, cols: int, lettered: bool = 
 
 
 def build_upstream(
-    out: Path, images_dir: Path, *, copies: int = 1, shard: int = 0, layouts: dict[int, tuple[int, int]] | None = None
+    out: Path, images_dir: Path, *, copies: int = 1, shard: int = 0, layouts: dict[int, tuple[int, int]] | None = None,
+    lettered: bool = True,
 ) -> list[Figure]:
     """Write figures/summaries/knowledge/perception shard `shard` under `out` and the crops."""
     images = sorted(images_dir.glob("*.png"))
@@ -74,7 +75,7 @@ def build_upstream(
             with Image.open(path) as opened:
                 img = opened.convert("RGB")
             rows, cols = (layouts or LAYOUTS)[i % len(layouts or LAYOUTS)]
-            panels = grid_panels(img.width, img.height, rows, cols)
+            panels = grid_panels(img.width, img.height, rows, cols, lettered)
             article = f"{path.stem.split('-')[0]}-{copy}"
             fig_id = f"{article}/{path.stem}"
             topic = TOPICS[(i + copy) % len(TOPICS)]
