@@ -8,8 +8,10 @@ find them ourselves and ask only the recogniser:
 2. Glyphs of similar height that touch horizontally form tokens; a token of at most four glyphs
    with a clear margin around it is a candidate label. At most MAX_CANDIDATES are kept, the
    biggest first (panel letters are usually the largest isolated short text).
-3. One batched call of the RapidOCR (PP-OCRv4) recogniser reads all candidates, about 8 ms each.
-   Its ONNX model ships inside the `rapidocr-onnxruntime` wheel: nothing is downloaded.
+3. The RapidOCR (PP-OCRv4) recogniser reads all candidates in batches of 8, about 8 ms each;
+   we decode its CTC output ourselves to score a letter regardless of case. The ONNX model ships
+   inside the `rapidocr-onnxruntime` wheel (pinned < 1.5: we use its TextRecognizer's session
+   and resize), so nothing is downloaded.
 Which of the readings are really panel labels is decided by pipeline/ingest/panel_layout.py.
 """
 
@@ -28,7 +30,7 @@ from scipy import ndimage
 
 MAX_CANDIDATES = 32
 MIN_GLYPH_FRAC = 0.010  # glyph height bounds as a share of the shorter image side (detection scale)
-MAX_GLYPH_FRAC = 0.12
+MAX_GLYPH_FRAC = 0.22
 MIN_GLYPH_PX = 7
 LABEL_RE = re.compile(r"^[(\[]?(?P<letter>[A-Za-z])(?P<sub>[0-9]{1,2})?[)\]]?[.:,)]?$")
 REC_WIDTH = 64  # recogniser input is 48 px high; short tokens need no more width than this
@@ -122,21 +124,25 @@ def candidate_tokens(mask: np.ndarray, gray: np.ndarray, regions: list[tuple[int
     """Isolated short tokens in dark-on-light ink and in the corners of dark regions."""
     side = min(mask.shape)
     lo = max(MIN_GLYPH_PX, int(MIN_GLYPH_FRAC * side))
-    hi = max(lo + 2, int(MAX_GLYPH_FRAC * side), int(0.05 * max(mask.shape)))  # wide, short figures
+    hi = max(lo + 2, int(MAX_GLYPH_FRAC * side), int(0.06 * max(mask.shape)))  # wide, short figures
+    dark_hi = max(lo + 2, int(0.12 * side), int(0.05 * max(mask.shape)))  # speckled micrographs: stricter
     found = [(t, _open_corner(mask, t)) for t in _tokens(mask, lo, hi) if _isolated(mask, t)]
     on_dark: list[tuple[tuple[int, int, int, int], bool]] = []
     # White letters on dark panels: the whole panel is one ink blob, so look inside dark blobs.
     blobs, _ = ndimage.label(mask)
     boxes = [(sl[0].start, sl[1].start, sl[0].stop, sl[1].stop) for sl in ndimage.find_objects(blobs) if sl]
     for y0, x0, y1, x1 in dict.fromkeys(boxes + list(regions)):
-        if (y1 - y0) < 3 * hi and (x1 - x0) < 3 * hi:
+        if (y1 - y0) < 3 * dark_hi and (x1 - x0) < 3 * dark_hi:
             continue
-        ch, cw = min(y1 - y0, 2 * hi), min(x1 - x0, 4 * hi)
+        # the top-left corner of a dark region, or all of it when it is large: dark panels
+        # printed without gutters form one region with letters inside it
+        whole = (y1 - y0) * (x1 - x0) > 0.2 * mask.size
+        ch, cw = (y1 - y0, x1 - x0) if whole else (min(y1 - y0, 2 * dark_hi), min(x1 - x0, 4 * dark_hi))
         corner = gray[y0 : y0 + ch, x0 : x0 + cw]
         if corner.size == 0 or np.median(corner) > 90:
             continue
         bright = corner > max(150, np.median(corner) + 90)
-        for t in _tokens(bright, lo, hi):
+        for t in _tokens(bright, lo, dark_hi):
             if _isolated(bright, t, 0.06):  # micrographs are speckled
                 box = tuple(int(v) for v in (t[0] + y0, t[1] + x0, t[2] + y0, t[3] + x0))
                 on_dark.append((box, _open_corner(bright, t)))
@@ -173,9 +179,36 @@ def read_tokens(img: Image.Image, tokens: list[tuple[int, int, int, int]], facto
             crop = 255 - crop  # the recogniser was trained on dark text on light paper
         crops.append(np.ascontiguousarray(crop[:, :, ::-1]))  # RGB -> BGR, as the recogniser expects
         boxes.append((int(x0 * factor), int(y0 * factor), int(np.ceil(x1 * factor)), int(np.ceil(y1 * factor))))
-    with _lock:  # onnxruntime sessions are thread-safe, but one batch at a time keeps CPU use predictable
-        results, _ = recogniser()(crops)
-    return [Reading(text, float(score), *box) for (text, score), box in zip(results, boxes)]
+    with _lock:  # one batch at a time keeps the CPU use of parallel ingest workers predictable
+        results = _recognise(recogniser(), crops)
+    return [Reading(text, score, *box) for (text, score), box in zip(results, boxes)]
+
+
+def _recognise(rec, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """CTC-decode each crop; the score is the mean probability of the emitted characters, with
+    both cases of a letter counted together: "C" and "c" are one letter for pairing, and the case
+    of look-alike letters is settled by the whole label set (panel_layout.py)."""
+    chars = rec.postprocess_op.character
+    index = {c: i for i, c in enumerate(chars)}
+    order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(1, crops[i].shape[0]))
+    found: dict[int, tuple[str, float]] = {}
+    for start in range(0, len(order), 8):
+        batch = order[start : start + 8]
+        ratio = max([REC_WIDTH / 48] + [crops[i].shape[1] / max(1, crops[i].shape[0]) for i in batch])
+        norm = np.stack([rec.resize_norm_img(crops[i], ratio) for i in batch]).astype(np.float32)
+        probs = rec.session(norm)[0]  # (batch, time, classes), softmax output
+        for k, i in enumerate(batch):
+            best = probs[k].argmax(axis=1)
+            text, scores, prev = "", [], 0
+            for t, c in enumerate(best):
+                if c != 0 and c != prev:  # 0 is the CTC blank; repeats collapse
+                    ch = chars[c]
+                    other = index.get(ch.swapcase()) if ch.isalpha() and ch.swapcase() != ch else None
+                    scores.append(float(probs[k, t, c] + (probs[k, t, other] if other is not None else 0.0)))
+                    text += ch
+                prev = c
+            found[i] = (text, float(np.mean(scores)) if scores else 0.0)
+    return [found[i] for i in range(len(crops))]
 
 
 def read_labels(img: Image.Image, mask: np.ndarray, factor: float,

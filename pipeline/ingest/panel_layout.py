@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.ingest.panel_labels import Reading
 
 MIN_SCORE = 0.5
-HEIGHT_RATIO = 1.45
+HEIGHT_RATIO = 1.6
 ALIKE = set("cosuvwxzkp")  # lower and upper case look the same at panel-letter sizes
 BLOCKER_RE = re.compile(r"^[(\[]?[A-Za-z]?[0-9]?[)\].:]?$")  # label-shaped text, even if read as "()"
 
