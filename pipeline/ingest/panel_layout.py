@@ -101,7 +101,7 @@ def _in_order(labels: list[Label]) -> bool:
     return True
 
 
-def select_labels(readings: list[Reading]) -> tuple[list[Label], bool, str]:  # noqa: C901
+def select_labels(readings: list[Reading]) -> tuple[list[Label], bool, str]:
     """(labels in alphabetical order, printed upper case?, why not) for the best consistent run."""
     cands = _candidates(readings)
     best: list[Label] = []
