@@ -32,7 +32,7 @@ class PairOutcome(StrEnum):
     UNLABELLED = "unlabelled-panel"  # no printed letter was read with confidence
     CAPTION_NOT_SPLIT = "caption-not-split"  # the caption has no per-panel parts
     LETTER_NOT_IN_CAPTION = "letter-not-in-caption"  # printed letter, but the caption has no part for it
-    LETTERS_DISAGREE = "letters-disagree"  # printed letters and caption letters mostly differ
+    LETTERS_DISAGREE = "letters-disagree"  # the caption names letters not printed, or most printed ones are not in it
 
 
 MIN_LABEL_CONFIDENCE = 0.7  # a printed letter read below this is not trusted for pairing
@@ -115,7 +115,8 @@ class Figure(BaseModel):
 
         Letters match case-insensitively; sub-panel b1 belongs to caption part (b); a range (A-C)
         was already split into A, B and C. A panel without a trusted printed letter is never
-        paired, however many panels and caption parts there are: the order is not evidence.
+        paired, however many panels and caption parts there are: the order is not evidence. If the
+        caption names a letter that was not found printed, no panel of the figure is paired.
         """
         panel = self.panel(label)
         if panel is None or panel.letter is None:
@@ -125,7 +126,12 @@ class Figure(BaseModel):
             return Pairing(outcome=PairOutcome.CAPTION_NOT_SPLIT, detail=f"panel {label}: the caption has no per-panel parts")
         printed = {p.letter for p in self.panels if p.letter}
         written = set(self.caption_letters)
-        if len(printed & written) * 2 < len(printed):
+        # More caption letters missing from the figure than panels without a trusted letter: a
+        # letter went unread and its panel sits in a neighbour's cell (or the caption describes
+        # other panels), so no crop of the figure is safe to pair.
+        seen = printed | {p.printed_label[0].upper() for p in self.panels if p.printed_label}
+        unlettered = sum(1 for p in self.panels if not p.letter)
+        if len(written - seen) > unlettered or len(printed & written) * 2 < len(printed):
             return Pairing(outcome=PairOutcome.LETTERS_DISAGREE,
                            detail=f"panel {label}: printed letters {''.join(sorted(printed))} "
                                   f"vs caption letters {''.join(sorted(written))}")
