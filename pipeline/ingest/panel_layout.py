@@ -139,15 +139,24 @@ def blockers(readings: list[Reading], labels: list[Label]) -> list[Reading]:
 def label_cells(labels: list[Label], size: tuple[int, int], stops: list[Reading] = ()
                 ) -> list[tuple[int, int, int, int]]:
     """Cell (x0, y0, x1, y1) owned by each label: right to the next label (or blocker) on its row,
-    down to the next one below it, starting half a letter above and left of the label."""
+    down to the next one below whose cell reaches into its columns, starting half a letter above
+    and left of the label. Sub-panels (b3, b4) also end where their siblings above end: they share
+    their letter's columns."""
     w, h = size
     marks = [lab.reading for lab in labels] + list(stops)
+    rights = [min([o.x0 for o in marks if o.x0 > lab.reading.x1 and abs(o.y0 - lab.reading.y0) < 2 * lab.reading.height]
+                  + [w]) for lab in labels]
+    for i, lab in enumerate(labels):
+        if lab.sub:
+            above = [rights[j] for j, o in enumerate(labels) if o.letter == lab.letter and o.sub
+                     and o.reading.y0 < lab.reading.y0 - lab.reading.height]
+            rights[i] = min([rights[i]] + ([max(above)] if above else []))
+    ends = [(lab.reading, rights[i]) for i, lab in enumerate(labels)] + [(o, w) for o in stops]
     cells = []
-    for lab in labels:
+    for lab, right in zip(labels, rights):
         r = lab.reading
         pad = max(2, r.height // 2)
-        right = min([o.x0 for o in marks if o.x0 > r.x1 and abs(o.y0 - r.y0) < 2 * r.height] + [w])
-        down = min([o.y0 for o in marks if o.y0 > r.y1 and o.x0 < right] + [h])
+        down = min([o.y0 for o, o_right in ends if o.y0 > r.y1 and o.x0 < right and o_right > r.x0] + [h])
         cells.append((max(0, r.x0 - pad), max(0, r.y0 - pad), right, down))
     return cells
 
