@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from pipeline.engine.types import ChatResult, Engine
-from pipeline.stages.runner import ShardOutcome
+from pipeline.build.config import BuildConfig
+from pipeline.engine.backend import Backend
+from pipeline.engine.factory import build_engine
+from pipeline.engine.stats import EngineStats
+from pipeline.engine.types import ChatRequest, ChatResult, Engine
 
-if TYPE_CHECKING:
-    from pipeline.build import BuildConfig
 
+def add_counts(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {k: total.get(k, 0) + more.get(k, 0) for k in {*total, *more}}
+
+
+def _delta(before: EngineStats, after: EngineStats) -> dict[str, int]:
+    old = before.model_dump()
+    return {k: v - old.get(k, 0) for k, v in after.model_dump().items()}
 
 
 class SharedEngine:
@@ -34,56 +40,85 @@ class SharedEngine:
         self._lock = threading.Lock()
 
     @property
-    def backends(self) -> dict[str, Any]:
-        return getattr(self.inner, "backends", {})
+    def backends(self) -> Mapping[str, Backend | None]:
+        return self.inner.backends
 
     @property
-    def stats(self) -> Any:
-        return getattr(self.inner, "stats", None)
+    def stats(self) -> EngineStats:
+        return self.inner.stats
 
-    def run(self, requests: Iterable[Any]) -> list[ChatResult]:
+    def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
         with self._lock:
             return self.inner.run(requests)
 
-    def run_counted(self, requests: Iterable[Any]) -> tuple[list[ChatResult], dict[str, int]]:
+    def run_counted(self, requests: Iterable[ChatRequest]) -> tuple[list[ChatResult], dict[str, int]]:
         """Results plus the engine counters this one call moved (exact: calls are serialised)."""
         with self._lock:
-            before = _stats_dict(self.inner)
+            before = self.inner.stats
             results = self.inner.run(requests)
-            return results, _stats_delta(before, _stats_dict(self.inner))
+            return results, _delta(before, self.inner.stats)
 
-    def stream(self, requests: Iterable[Any]):
+    def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
         return self.inner.stream(requests)
 
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     def close(self) -> None:
-        aclose = getattr(self.inner, "aclose", None)
-        if aclose is None:
-            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(aclose())
+            asyncio.run(self.aclose())
         else:  # inside a running loop (an async caller): close on a private loop in a thread
-            worker = threading.Thread(target=lambda: asyncio.run(aclose()))
+            worker = threading.Thread(target=lambda: asyncio.run(self.aclose()))
             worker.start()
             worker.join()
 
 
-def open_engine(config: BuildConfig) -> SharedEngine:
-    from pipeline.engine import build_engine
+def shared(engine: Engine) -> SharedEngine:
+    return engine if isinstance(engine, SharedEngine) else SharedEngine(engine)
 
+
+class CountingEngine:
+    """A view over a shared engine that adds up the EngineStats of the calls made through it, so a
+    shard or a step can report its own model calls, cache hits, retries and tokens. It does not own
+    the engine: closing the view leaves the engine open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.inner = shared(engine)
+        self.counts: dict[str, int] = {}
+
+    @property
+    def backends(self) -> Mapping[str, Backend | None]:
+        return self.inner.backends
+
+    @property
+    def stats(self) -> EngineStats:
+        return self.inner.stats
+
+    def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
+        results, delta = self.inner.run_counted(requests)
+        self.counts = add_counts(self.counts, delta)
+        return results
+
+    def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
+        return self.inner.stream(requests)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def open_engine(config: BuildConfig) -> SharedEngine:
     return SharedEngine(build_engine(config.engine, cache_folder(config), no_cache=config.no_cache))
 
 
 def cache_folder(config: BuildConfig) -> Path:
-    return Path(config.cache_dir) if getattr(config, "cache_dir", None) else Path(config.out_dir) / "cache"
+    return Path(config.cache_dir) if config.cache_dir else Path(config.out_dir) / "cache"
 
 
-# One engine per process and engine key, built on first use. Tasks call engine_for(config) instead of
-# receiving an engine: an engine (locks, sockets, a loaded model) cannot be pickled to Dask worker
-# processes, so each worker process builds its own, while the thread runner's tasks share one.
-# Engines stay open for the life of the process (HTTP clients are per event loop, the SQLite cache is
-# WAL and safe across processes); close_engines() closes them, and runs at interpreter exit.
+# One engine per process and engine key, built on first use. Engines stay open for the life of the
+# process (HTTP clients are per event loop, the SQLite cache is WAL and safe across processes);
+# close_engines() closes them, and runs at interpreter exit.
 _ENGINES: dict[str, SharedEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -112,49 +147,3 @@ def close_engines() -> None:
 
 
 atexit.register(close_engines)
-
-
-def _stats_dict(engine: Any) -> dict[str, int]:
-    stats = getattr(engine, "stats", None)
-    return stats.model_dump() if stats is not None else {}
-
-
-def _stats_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items()}
-
-
-def add_counts(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
-    return {k: total.get(k, 0) + more.get(k, 0) for k in {*total, *more}}
-
-
-class CountingEngine:
-    """A view over an engine that adds up the EngineStats of the calls made through it, so a shard
-    or a step can report its own model calls, cache hits, retries and tokens."""
-
-    def __init__(self, engine: Any) -> None:
-        self.inner = engine
-        self.counts: dict[str, int] = {}
-
-    @property
-    def backends(self) -> dict[str, Any]:
-        return getattr(self.inner, "backends", {})
-
-    def run(self, requests: Iterable[Any]) -> list[ChatResult]:
-        if hasattr(self.inner, "run_counted"):
-            results, delta = self.inner.run_counted(requests)
-        else:  # a bare engine (tests, notebooks): exact as long as nothing else uses it meanwhile
-            before = _stats_dict(self.inner)
-            results = self.inner.run(requests)
-            delta = _stats_delta(before, _stats_dict(self.inner))
-        self.counts = add_counts(self.counts, delta)
-        return results
-
-    def stream(self, requests: Iterable[Any]):
-        return self.inner.stream(requests)
-
-
-@dataclass
-class CountedOutcome(ShardOutcome):
-    """A ShardOutcome plus the engine counters of this run of the shard (empty when skipped)."""
-
-    engine: dict[str, int] = field(default_factory=dict)
