@@ -29,6 +29,10 @@ class TaskSettings(BaseModel):
 
 
 class GenerationConfig(ModelOptions):
+    # A task's own knobs moved into task_settings (bbox_tolerance -> task_settings.bbox_qa.tolerance, ...):
+    # an old or misspelt field name is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
     seed: int = Field(0, description="seeds every choice (panels, pairs, distractors, MCQ letters) and the sampling")
     max_tokens: int = Field(160, ge=16, description="per request; generators with short outputs cap it lower")
     per_figure: dict[str, int] = Field(

@@ -87,7 +87,7 @@ def test_model_failures_become_rejects(upstream: Path) -> None:
     assert not rows
     assert [r.reason for r in rejects] == [
         RejectReason.MODEL_UNPARSEABLE, RejectReason.MODEL_ERROR, RejectReason.MODEL_UNPARSEABLE,
-        RejectReason.MODEL_UNPARSEABLE, RejectReason.MODEL_ERROR,
+        RejectReason.MODEL_UNPARSEABLE, RejectReason.STAGE_ERROR,  # no result at all: the engine broke its contract
     ]
     assert rejects[0].raw == "{not json" and all(r.figure_id and r.stage == "qa.text_qa" for r in rejects)
 
@@ -132,7 +132,7 @@ def test_bbox_falls_back_to_the_rule_question(upstream: Path) -> None:
 
 
 def test_bbox_without_model_makes_no_requests(upstream: Path) -> None:
-    stage = get_generator("bbox_qa", GenerationConfig(bbox_use_model=False))
+    stage = get_generator("bbox_qa", GenerationConfig(task_settings={"bbox_qa": {"use_model": False}}))
     rows, _, items = run_by_hand(stage, upstream, lambda r: pytest.fail("no request expected"))
     assert items and all(i.request is None for i in items) and len(rows) == len(items)
 
