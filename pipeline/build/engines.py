@@ -30,14 +30,10 @@ def _delta(before: EngineStats, after: EngineStats) -> dict[str, int]:
     return {k: v - old.get(k, 0) for k, v in after.model_dump().items()}
 
 
-class SharedEngine:
-    """One engine for the whole build, safe to call from Prefect's worker threads: calls are
-    serialised because the engine already fans a shard's requests out internally (and an embedded
-    model gains nothing from two shards generating at once on the same cores)."""
+class _EngineView:
+    """An Engine that passes what it does not change on to the engine it wraps."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.inner = engine
-        self._lock = threading.Lock()
+    inner: Engine
 
     @property
     def backends(self) -> Mapping[str, Backend | None]:
@@ -46,6 +42,19 @@ class SharedEngine:
     @property
     def stats(self) -> EngineStats:
         return self.inner.stats
+
+    def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
+        return self.inner.stream(requests)
+
+
+class SharedEngine(_EngineView):
+    """One engine for the whole build, safe to call from Prefect's worker threads: calls are
+    serialised because the engine already fans a shard's requests out internally (and an embedded
+    model gains nothing from two shards generating at once on the same cores)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.inner = engine
+        self._lock = threading.Lock()
 
     def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
         with self._lock:
@@ -57,9 +66,6 @@ class SharedEngine:
             before = self.inner.stats
             results = self.inner.run(requests)
             return results, _delta(before, self.inner.stats)
-
-    def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
-        return self.inner.stream(requests)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -79,30 +85,19 @@ def shared(engine: Engine) -> SharedEngine:
     return engine if isinstance(engine, SharedEngine) else SharedEngine(engine)
 
 
-class CountingEngine:
+class CountingEngine(_EngineView):
     """A view over a shared engine that adds up the EngineStats of the calls made through it, so a
     shard or a step can report its own model calls, cache hits, retries and tokens. It does not own
     the engine: closing the view leaves the engine open."""
 
     def __init__(self, engine: Engine) -> None:
-        self.inner = shared(engine)
+        self.inner: SharedEngine = shared(engine)
         self.counts: dict[str, int] = {}
-
-    @property
-    def backends(self) -> Mapping[str, Backend | None]:
-        return self.inner.backends
-
-    @property
-    def stats(self) -> EngineStats:
-        return self.inner.stats
 
     def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
         results, delta = self.inner.run_counted(requests)
         self.counts = add_counts(self.counts, delta)
         return results
-
-    def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
-        return self.inner.stream(requests)
 
     async def aclose(self) -> None:
         return None
