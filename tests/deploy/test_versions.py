@@ -11,7 +11,7 @@ import pytest
 from build_helpers import bump_version, config, copy_prompts, openai_settings
 from typer.testing import CliRunner
 
-from pipeline import versions
+from pipeline.build import versions
 from pipeline.build import BuildConfig, run_build
 from pipeline.io.parquet import read_all
 from pipeline.io.hashing import file_sha256
