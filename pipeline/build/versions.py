@@ -145,6 +145,7 @@ def public_config(config: BaseModel) -> dict[str, Any]:
     """The config as JSON, without secrets: API keys are excluded by the model, and credentials
     written into endpoint URLs (http://user:key@host) are stripped."""
     data = json.loads(config.model_dump_json())
+    data.pop("force", None)  # what a build reran on purpose, not what it built: no new version for it
     engine = data.get("engine") or {}
     for role in engine.values():
         if isinstance(role, dict) and isinstance(role.get("base_urls"), list):
