@@ -8,6 +8,7 @@ from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
 from schemas import RejectReason
+from schemas.generation import QAPairOutput
 
 GENERIC_FOCUS = ["what the image shows", "the type of image or plot"]
 WHOLE_CAPTION = "(caption of the whole figure; which part describes this panel is not known) "
@@ -24,6 +25,7 @@ def panel_caption(fig, label: str) -> str:
 class SinglePanelQA(ModelQAGenerator):
     task = "single_panel_qa"
     prompt = "single_panel_qa"
+    output_model = QAPairOutput
 
     def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
         if not bundle.panels_with_crops():
