@@ -15,7 +15,7 @@ GOOD_QA = {"question": "What does the treatment change in this panel?", "answer"
 
 
 def test_bbox_qa_skips_figures_without_printed_letters(unlettered_upstream: Path) -> None:
-    stage = get_generator("bbox_qa", GenerationConfig(bbox_use_model=False))
+    stage = get_generator("bbox_qa", GenerationConfig(task_settings={"bbox_qa": {"use_model": False}}))
     rows, rejects, _ = run_by_hand(stage, unlettered_upstream, lambda r: None)
     assert rows == []
     reasons = [r.reason for r in rejects]

@@ -8,7 +8,7 @@ from pathlib import Path
 from pipeline.io.parquet import write_rows
 from pipeline.report import write_report
 from pipeline.report.gallery import shown_label
-from pipeline.stats import compute_stats
+from pipeline.report.stats import compute_stats
 from schemas import Box, Figure, LabelSource, Panel, PanelSource, SourceFormat, SubCaption
 
 from .dataset import write_marker
