@@ -38,19 +38,19 @@ from pipeline.build import (
     BuildConfig,
     BuildContext,
     GlobalStep,
+    check_shard,
     engine_for,
     finish_report,
     make_context,
     run_ingest_step,
     run_shard,
     run_step,
-    shard_is_current,
     shard_workers,
     stage_plan,
     stage_report,
     step_plan,
 )
-from pipeline.build_report import BuildReport, StepReport
+from pipeline.build.report import BuildReport, StepReport
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
 from pipeline.schedule import ShardPipeline
@@ -107,11 +107,9 @@ def ingest_task(config: BuildConfig) -> StepReport:
       task_run_name="{stage.name}/{shard}", retry_condition_fn=_retry_unless_stopping)
 def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str):
     # Retrying is safe: outputs and markers are written atomically, answers come back from the cache.
-    engine = engine_for(ctx.config)
-    if shard_is_current(stage, ctx, shard):
-        outcome = run_shard(stage, ctx, shard, engine)  # reads the marker's counts, no model call
+    outcome = run_shard(stage, ctx, shard, engine_for(ctx.config))  # one marker check inside
+    if outcome.skipped:  # found current here (e.g. on a retry): the marker's counts, no model call
         return Completed(data=outcome, name="Skipped", message="inputs, templates and models unchanged")
-    outcome = run_shard(stage, ctx, shard, engine)
     get_run_logger().info(
         "%s %s: %d rows, %d rejects, %d model calls, %d cache hits, %.1f s", stage.name, shard,
         outcome.rows, outcome.rejects, outcome.model_calls, outcome.cache_hits, outcome.seconds)
@@ -150,11 +148,10 @@ def build_dataset(config: BuildConfig) -> BuildReport:
 
         # A shard's next stage starts as soon as its own inputs are written (pipeline.schedule), at
         # most `shard_workers` task runs at a time. Up-to-date shards are settled here from their
-        # markers, without a task run each: on an unchanged rerun the per-task API round trips would
-        # otherwise be most of the wall time.
+        # markers (one check each), without a task run: on an unchanged rerun the per-task API round
+        # trips would otherwise be most of the wall time.
         ShardPipeline(stages, ctx.shards, shard_workers(config, engine)).run(
-            is_current=lambda st, sh: shard_is_current(st, ctx, sh),
-            settle=lambda st, sh: run_shard(st, ctx, sh, engine),
+            check=lambda st, sh: check_shard(st, ctx, sh),
             submit=lambda st, sh: stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),
             result=lambda future: future.result(),
             on_outcome=lambda st, sh, outcome: events.shard(outcome),
@@ -163,7 +160,7 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         steps += [reports[i] for i in range(len(stages))]
         for step in step_plan(config):
             steps.append(events.step(global_step_task(step, ctx)))
-        report = finish_report(ctx, steps, engine, time.perf_counter() - start, time.process_time() - cpu0)
+        report = finish_report(ctx, steps, time.perf_counter() - start, time.process_time() - cpu0)
         events.run(report)
         publish_artifacts(report, config)
         return report

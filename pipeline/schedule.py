@@ -9,8 +9,8 @@ lowest shard goes first, so shards finish one after another instead of all at th
 
 The runner is independent of who executes a pair: `submit` returns any future with
 `add_done_callback` (concurrent.futures, Prefect futures on the thread or Dask runner) and
-`result` turns it into the outcome. Pairs that are already current (their marker matches) are
-settled in the calling thread by `settle`, without a submission. When a pair fails, nothing new
+`result` turns it into the outcome. `check` settles pairs that are already current (their marker
+matches) in the calling thread, without a submission: it returns their outcome, or None to run. When a pair fails, nothing new
 starts; the pairs already running finish (their work is kept) and then the error is raised.
 """
 
@@ -51,8 +51,7 @@ class ShardPipeline:
     def run(
         self,
         *,
-        is_current: Callable[[Stage, str], bool],
-        settle: Callable[[Stage, str], Any],
+        check: Callable[[Stage, str], Any | None],
         submit: Callable[[Stage, str], Any],
         result: Callable[[Any], Any],
         on_outcome: Callable[[Stage, str, Any], None] | None = None,
@@ -93,8 +92,8 @@ class ShardPipeline:
             while ready and len(running) < self.max_in_flight and first_error is None:
                 s, i = heapq.heappop(ready)
                 stage, shard = self.stages[i], self.shards[s]
-                if is_current(stage, shard):
-                    done((i, s), settle(stage, shard))
+                if (settled := check(stage, shard)) is not None:
+                    done((i, s), settled)
                     continue
                 if stop_requested():
                     raise ShuttingDown("the process is stopping; no new shard is started")

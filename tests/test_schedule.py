@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pipeline.build_report import StepReport
+from pipeline.build.report import StepReport
 from pipeline.engine.slots import SlotPool
 from pipeline.schedule import ShardPipeline, stage_dependencies
 from pipeline.stages.runner import ShardOutcome
@@ -60,9 +60,15 @@ class Recorder:
 
     def run(self, shards, max_in_flight, current=lambda st, sh: False):
         settled = []
+
+        def check(st, sh):
+            if not current(st, sh):
+                return None
+            settled.append((st.name, sh))
+            return ShardOutcome(st.name, sh, True, 0, 0)
+
         return ShardPipeline(STAGES, shards, max_in_flight).run(
-            is_current=current,
-            settle=lambda st, sh: settled.append((st.name, sh)) or ShardOutcome(st.name, sh, True, 0, 0),
+            check=check,
             submit=lambda st, sh: self.pool.submit(self.work, st, sh),
             result=lambda f: f.result(),
         ), settled
@@ -110,7 +116,7 @@ def test_a_failure_stops_new_work_and_is_raised_after_running_pairs_finish():
 
     with pytest.raises(RuntimeError, match="boom"):
         ShardPipeline(STAGES, ["part-00000.parquet", "part-00001.parquet"], 2).run(
-            is_current=lambda st, sh: False, settle=None,
+            check=lambda st, sh: None,
             submit=lambda st, sh: rec.pool.submit(work, st, sh), result=lambda f: f.result())
     assert rec.running == 0  # nothing left behind still running
     assert not any(st == "deleak.text" for _, st, _ in rec.events)
@@ -184,13 +190,13 @@ def test_step_times_are_unions_not_sums(tmp_path):
 
 
 def _markdown(step: StepReport) -> str:
-    from pipeline.build_report import BuildReport
+    from pipeline.build.report import BuildReport
 
     return BuildReport(out_dir="x", steps=[step]).to_markdown()
 
 
 def test_no_shards_still_reports_every_stage():
     done = []
-    outcomes = ShardPipeline(STAGES, [], 2).run(is_current=None, settle=None, submit=None, result=None,
+    outcomes = ShardPipeline(STAGES, [], 2).run(check=None, submit=None, result=None,
                                                 on_stage_done=lambda i, outs: done.append((i, outs)))
     assert outcomes == [[] for _ in STAGES] and done == [(i, []) for i in range(len(STAGES))]
