@@ -27,11 +27,11 @@ def answer(request):
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory, shared_compound) -> Path:
-    """An output folder with upstream tables (2 copies of the shared figures = 10 figures,
+def generated(tmp_path_factory, compound_figures) -> Path:
+    """An output folder with upstream tables (2 copies of our five compound figures = 10 figures,
     10 articles) and qa/<task> tables for all six generators."""
     out = tmp_path_factory.mktemp("generated")
-    build_upstream(out, shared_compound, copies=2)
+    build_upstream(out, compound_figures, copies=2)
     config = GenerationConfig(per_figure={t: 2 for t in GenerationConfig().per_figure})
     for stage in build_generators(config):
         rows, rejects, _ = run_by_hand(stage, out, answer)

@@ -10,7 +10,7 @@ from qa_upstream import build_upstream  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def upstream(tmp_path_factory, shared_compound) -> Path:
+def upstream(tmp_path_factory, compound_figures) -> Path:
     out = tmp_path_factory.mktemp("upstream")
-    build_upstream(out, shared_compound)
+    build_upstream(out, compound_figures)
     return out
