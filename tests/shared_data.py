@@ -7,6 +7,7 @@ under CI=true their absence is a failure, not a skip."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,10 @@ def require_shared(sub: str, module: bool = False) -> Path:
     """<shared>/<sub>, or skip the test (the whole module with module=True) with a reason."""
     path = SHARED_DATA / sub
     if not path.is_dir():
-        pytest.skip(_absent(path), allow_module_level=module)
+        reason = _absent(path)
+        if module:  # name the module: pytest reports a module-level skip at this line, not the caller's
+            reason = f"{sys._getframe(1).f_globals.get('__name__', '?')}: every test skipped: {reason}"
+        pytest.skip(reason, allow_module_level=module)
     return path
 
 

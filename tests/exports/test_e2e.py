@@ -1,5 +1,6 @@
-"""Ingest -> stages 1-3 -> six generators -> de-leak -> finalize on the shared data, through the real
-engine: once against the fake OpenAI server (a process-boundary fake) and once with the embedded model."""
+"""Ingest -> stages 1-3 -> six generators -> de-leak -> finalize through the real engine: once against
+the fake OpenAI server (a process-boundary fake) on our demo articles and every input format (plus the
+shared JATS articles when present), and once with the embedded model on a demo article."""
 
 from __future__ import annotations
 
@@ -90,11 +91,11 @@ def fake_server():
         yield server
 
 
-def test_end_to_end_with_fake_server(tmp_path: Path, shared_jats: Path, fake_server: FakeOpenAIServer) -> None:
+def test_end_to_end_with_fake_server(tmp_path: Path, build_input: Path, fake_server: FakeOpenAIServer) -> None:
     role = ModelRole(backend="openai", base_urls=[fake_server.base_url], model="fake-model", timeout_s=10)
     engine = build_engine(load_settings(text=role), tmp_path / "out" / "cache")
     generation = GenerationConfig(per_figure={t: 2 for t in TASKS})
-    outcomes, result = build(tmp_path / "out", shared_jats.parent, engine, generation, {"text": "fake-model"})
+    outcomes, result = build(tmp_path / "out", build_input, engine, generation, {"text": "fake-model"})
     out = tmp_path / "out"
 
     for task in TASKS:
@@ -120,13 +121,13 @@ def test_end_to_end_with_fake_server(tmp_path: Path, shared_jats: Path, fake_ser
     assert sum(m["length"] for m in meta.values()) == len(final)
     # a second run changes nothing and makes no model calls
     calls = len(fake_server.chat_calls())
-    again, _ = build(out, shared_jats.parent, engine, generation, {"text": "fake-model"})
+    again, _ = build(out, build_input, engine, generation, {"text": "fake-model"})
     assert all(o.skipped for o in again.values()) and len(fake_server.chat_calls()) == calls
 
 
-def test_end_to_end_with_embedded_model(tmp_path: Path, shared_jats: Path, embedded_engine) -> None:
+def test_end_to_end_with_embedded_model(tmp_path: Path, demo_data: Path, embedded_engine) -> None:
     generation = GenerationConfig(per_figure={t: 1 for t in TASKS}, max_tokens=96)
-    inputs = shared_jats / "ctsz-prostate-cancer"
+    inputs = demo_data / "demo" / "demo-002"  # two compound figures (2 and 4 lettered panels)
     outcomes, result = build(tmp_path / "out", inputs, embedded_engine, generation, {"text": "smollm2-135m"}, tokens=128)
     out = tmp_path / "out"
     for task in TASKS:
