@@ -125,8 +125,16 @@ def test_stats_command(finalized) -> None:
 
     out, result = finalized
     (out / "stats.json").unlink()
-    run = CliRunner().invoke(app, ["stats", str(out)], env={"COLUMNS": "200"})
+    run = CliRunner().invoke(app, ["stats", str(out)], env={"COLUMNS": "80"})
     assert run.exit_code == 0, run.output
-    assert "mcq_selection" in run.output and "geometry-mismatch: 1" in run.output
+    lines = run.output.splitlines()
+    assert max(len(line) for line in lines) <= 80  # readable in an 80-column terminal
+    by_task: dict[str, list[str]] = {}  # the first line naming a task is its row in the counts table
+    for words in (line.split() for line in lines):
+        if words and words[0] in result.rows_out:
+            by_task.setdefault(words[0], words)
+    for t in result.stats.tasks:  # one unbroken row per task: generated, de-leaked, final, train/eval
+        assert by_task[t.task][1:5] == [str(t.generated), str(t.deleaked), str(t.final), f"{t.train}/{t.eval}"]
+    assert any(line.split()[:3] == ["bbox_qa", "geometry-mismatch", "1"] for line in lines), run.output
     assert json.loads((out / "stats.json").read_text())["total_final"] == result.stats.total_final
     assert CliRunner().invoke(app, ["stats", str(out / "nope")]).exit_code == 2
