@@ -142,7 +142,8 @@ def make_m3llm() -> None:
     (d / "labels").mkdir(parents=True, exist_ok=True)
     (d / "labels" / "PMC900121_F1.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     probs = [0.97, 0.95, 0.93, 0.91, 0.22]
-    csv = "filename,probability\n" + "".join(f"PMC900121_F1_{i}.jpg,{p}\n" for i, p in enumerate(probs))
+    # M3LLM's classifier CSV: sub-figure i of PMC900121_F1.png is the row PMC900121_F1.png_<i>.jpg.
+    csv = "filename,prob\n" + "".join(f"PMC900121_F1.png_{i}.jpg,{p}\n" for i, p in enumerate(probs))
     (d / "subfig_confidence.csv").write_text(csv, encoding="utf-8")
     _write_json(d / "records.json", {"records": [
         {"image": "images/PMC900121_F1.png", "pmcid": "PMC900121", "fig_label": "Figure 1",
