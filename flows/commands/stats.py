@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         """Counts, rejects by reason, leakage before/after, MCQ letters and duplicate rate per task."""
         from rich.console import Console
 
-        from pipeline.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
+        from pipeline.report.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
 
         if not out_dir.is_dir():
             typer.echo(f"error: output folder {out_dir} does not exist or is not a folder", err=True)

@@ -14,3 +14,11 @@ def upstream(tmp_path_factory, compound_figures) -> Path:
     out = tmp_path_factory.mktemp("upstream")
     build_upstream(out, compound_figures)
     return out
+
+
+@pytest.fixture(scope="session")
+def unlettered_upstream(tmp_path_factory, compound_figures) -> Path:
+    """The same figures, but no panel carries a printed or supplied letter."""
+    out = tmp_path_factory.mktemp("upstream-unlettered")
+    build_upstream(out, compound_figures, lettered=False)
+    return out

@@ -115,3 +115,17 @@ def test_rgb_result_outlives_its_file(tmp_path: Path):
     with Image.open(tmp_path / "a.png") as opened:
         img = to_rgb(opened)
     assert img.getpixel((0, 0)) == (9, 8, 7)
+
+
+def test_report_thumbs_and_training_see_scaled_16bit(tmp_path: Path):
+    """The report's thumbnails and the trainer's image loader use the same conversion as ingest."""
+    from pipeline.report.thumbs import _open
+    from pipeline.train.collate import open_images
+    from pipeline.train.data import Sample
+
+    path = gradient16(tmp_path / "scan.tif")
+    thumb = np.asarray(_open(path))
+    assert 120 < thumb.mean() < 135, "report thumbnail clipped the 16-bit samples"
+    sample = Sample(id="s1", task="text_qa", images=[path], turns=[("human", "<image>\nWhat?"), ("gpt", "A scan.")])
+    trained = np.asarray(open_images(sample)[0])
+    assert 120 < trained.mean() < 135, "training loader clipped the 16-bit samples"

@@ -1,6 +1,6 @@
-"""Compound-figure separation (pipeline/panels.py) on drawn grids; our own demo figures are checked
-through ingest (tests/ingest/test_ingest_demo.py, test_ingest_formats.py) and the real PMC figures in
-../shared/data by tests/test_panels_shared.py."""
+"""Compound-figure separation (pipeline/ingest/panels.py) on drawn grids; our own demo figures are
+checked through ingest (test_ingest_demo.py, test_ingest_formats.py) and the real PMC figures in
+../shared/data by test_panels_shared.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.panels import boxes_to_panels, detect_panels, panel_label
+from pipeline.ingest.panels import boxes_to_panels, detect_panels, panel_label
 from schemas import PanelSource
 
 

@@ -1,4 +1,4 @@
-"""Compound-figure separation (pipeline/panels.py) on real PMC figures (../shared/data; the module
+"""Compound-figure separation (pipeline/ingest/panels.py) on real PMC figures (../shared/data; the module
 skips once, with a reason, when they are absent).
 
 Expected counts for ../shared/data/compound-figures were verified by looking at each image:
@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from shared_data import require_shared
 
-from pipeline.panels import detect_panels, panel_label
+from pipeline.ingest.panels import detect_panels, panel_label
 from schemas import PanelSource
 
 require_shared("compound-figures", module=True)
