@@ -55,6 +55,7 @@ class BuildConfig(BaseModel):
     out_dir: Path
     stages: list[str] | None = Field(None, description="names to run, in plan order; None: all")
     limit: int | None = Field(None, ge=1, description="process only the first N figures by figure id")
+    force: list[str] = Field(default_factory=list, description="stages to rerun even where their shards are current")
     no_cache: bool = Field(False, description="bypass the engine's response cache")
     cache_dir: Path | None = Field(None, description="response cache folder; None: <out>/cache. With Dask workers on "
                                    "several machines give a node-local path (SQLite WAL needs a local file system)")
