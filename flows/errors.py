@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ import typer
 
 USAGE = 2  # the options or the input cannot work (nothing was started)
 FAILED = 1  # the run started and stopped on a problem it names
-INTERRUPTED = 130  # Ctrl-C / SIGTERM / a Prefect cancellation
+INTERRUPTED = 130  # Ctrl-C or a Prefect cancellation
+TERMINATED = 143  # SIGTERM
 
 RESUME_HINT = "finished shards are kept: rerun the same command to resume"
 
@@ -36,6 +38,25 @@ def fail(lines: list[str] | str, code: int = USAGE, exc: BaseException | None = 
         sys.stderr.write(f"error: {line}\n")
     sys.stderr.flush()
     return typer.Exit(code)
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the CLI (raised by the handler `on_sigterm` installs)."""
+
+
+class CancelledInPrefect(BaseException):
+    """The run was cancelled in Prefect (UI or API) and stopped."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
+def on_sigterm() -> None:
+    """SIGTERM raises Terminated in the main thread, so cleanup (the Prefect server) runs. Prefect's
+    flow engine installs its own handler during a run and calls this one again after reporting."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -65,9 +86,25 @@ def user_errors(what: str) -> Iterator[None]:
         raise fail(f"{what}: {exc}", FAILED, exc) from None
     except WriteFailed as exc:  # e.g. a full disk: finished shards stay valid
         raise fail(f"{what}: {exc}; {RESUME_HINT} once there is room", FAILED, exc) from None
+    except CancelledInPrefect as exc:
+        raise fail(f"{what} cancelled in Prefect; {RESUME_HINT}", INTERRUPTED, exc) from None
     except KeyboardInterrupt as exc:
         raise fail(f"{what} interrupted (Ctrl-C); {RESUME_HINT}", INTERRUPTED, exc) from None
     except BaseException as exc:
-        if _is_termination(exc):
-            raise fail(f"{what} stopped (SIGTERM); {RESUME_HINT}", INTERRUPTED, exc) from None
+        if isinstance(exc, Terminated) or _is_termination(exc):
+            raise fail(f"{what} stopped (SIGTERM); {RESUME_HINT}", TERMINATED, exc) from None
         raise
+
+
+def refuse_unless_build_output(out_dir) -> None:
+    """`stats`/`report` read (and write into) a build's output folder: refuse any other folder."""
+    from pipeline.io.layout import LayoutMismatch, MARKER_NAME, read_marker
+
+    if not out_dir.is_dir():
+        raise fail(f"{out_dir} does not exist or is not a folder; give the --out folder of a build")
+    try:
+        marker = read_marker(out_dir)
+    except LayoutMismatch as exc:
+        raise fail(str(exc), exc=exc) from None
+    if marker is None:
+        raise fail(f"{out_dir} is not a pmc-instruct build output (no {MARKER_NAME}); give the --out folder of a build")

@@ -194,6 +194,7 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
             watchdog.stop()
         if server is not None:
             _let_workers_finish()
+            _detach_from_api()
             server.stop()
             os.environ.pop("PREFECT_API_URL", None)
 
@@ -206,3 +207,24 @@ def _let_workers_finish(timeout: float = 3.0) -> None:
         if thread is threading.current_thread() or thread.daemon:
             continue
         thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _detach_from_api(timeout: float = 3.0) -> None:
+    """Send the logs and events Prefect still holds while the server is up, then stop logging to it:
+    otherwise its exit-time flush retries a stopped server for over a minute."""
+    if "prefect" not in sys.modules:
+        return
+    import logging
+
+    from prefect.logging.handlers import APILogHandler
+
+    try:
+        from prefect._internal.concurrency.services import QueueService
+
+        QueueService.drain_all(timeout=timeout)
+    except Exception:  # noqa: BLE001 - best effort: a private API that may move
+        pass
+    for logger in [logging.getLogger(), *logging.root.manager.loggerDict.values()]:
+        for handler in list(getattr(logger, "handlers", ())):
+            if isinstance(handler, APILogHandler):
+                logger.removeHandler(handler)

@@ -31,7 +31,8 @@ from pipeline.build_engines import (  # noqa: F401 - re-exported: flows and test
     engine_key,
     open_engine,
 )
-from pipeline.build_report import REPORT_JSON, REPORT_MD, BuildReport, StepReport
+from pipeline import progress as live  # "live": run_ingest_step's `progress` parameter is ingest's callback
+from pipeline.build_report import REPORT_JSON, BuildReport, StepReport, keep_report
 from pipeline.engine.settings import DEFAULT_EMBEDDED_MODEL, EngineSettings, ModelRole
 from pipeline.engine.types import Engine
 from pipeline.ingest.config import IngestConfig
@@ -198,12 +199,14 @@ def select_figures(out_dir: Path, limit: int | None) -> dict[str, frozenset[str]
 
 def make_context(config: BuildConfig, engine: Engine | None = None) -> BuildContext:
     """Call after ingest: the shards and the --limit selection come from the figures table."""
-    return BuildContext(
+    ctx = BuildContext(
         config=config,
         model_ids=model_ids(config.engine, engine),
         shards=figure_shards(config.out_dir),
         selection=select_figures(config.out_dir, config.limit),
     )
+    live.current().set_shards(live.shard_sizes(ctx.out_dir, ctx.shards, ctx.selection))
+    return ctx
 
 
 # -- the steps, as plain functions the flow wraps in tasks --------------------------------------
@@ -211,11 +214,13 @@ def make_context(config: BuildConfig, engine: Engine | None = None) -> BuildCont
 
 def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
     from pipeline.ingest import run_ingest
-    from pipeline.io.layout import ensure_layout
+    from pipeline.io.layout import check_apart, ensure_layout
 
     start = time.perf_counter()
+    check_apart(Path(config.input_dir), Path(config.out_dir))
     ensure_layout(Path(config.out_dir))
-    run_ingest(Path(config.input_dir), Path(config.out_dir), config.ingest, progress=progress)
+    with live.current().step("ingest", kind="ingest"):
+        run_ingest(Path(config.input_dir), Path(config.out_dir), config.ingest, progress=progress)
     out = Path(config.out_dir)
     shards = list_shards(out / "figures")
     report = StepReport(
@@ -237,13 +242,17 @@ def shard_is_current(stage: Stage, ctx: BuildContext, shard: str) -> bool:
 
 def run_shard(stage: Stage, ctx: BuildContext, shard: str, engine: Engine) -> CountedOutcome:
     view = CountingEngine(engine)
-    outcome = run_stage_shard(stage, ctx.out_dir, shard, view, ctx.ids_for(stage), only=ctx.only(shard))
+    tracker = live.current()
+    with tracker.shard(stage.name, shard):
+        outcome = run_stage_shard(stage, ctx.out_dir, shard, view, ctx.ids_for(stage), only=ctx.only(shard))
+    tracker.shard_done(stage.name, shard, outcome.rejects, outcome.skipped)
     return CountedOutcome(**asdict(outcome), engine=view.counts)
 
 
 def run_step(step: GlobalStep, ctx: BuildContext, engine: Engine) -> StepReport:
     view = CountingEngine(engine)
-    report = step.run(ctx, view)
+    with live.current().step(step.name):
+        report = step.run(ctx, view)
     report.engine = add_counts(report.engine, view.counts)
     return report
 
@@ -255,8 +264,9 @@ def stage_report(stage: Stage, ctx: BuildContext, outcomes: list[ShardOutcome]) 
     return report
 
 
-def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, seconds: float) -> BuildReport:
-    """Assemble the report and write it to <out>/build-report.md and <out>/_state/build-report.json."""
+def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, seconds: float,
+                  run_name: str = "local") -> BuildReport:
+    """Assemble the report; keep it (build_report.keep_report) and in <out>/_state/build-report.json."""
     # Totals come from the steps, not from one engine's counters: engines are per process (Dask
     # workers each have their own) and live across builds, so their counters are not this run's.
     engine_counts: dict[str, int] = {}
@@ -274,7 +284,7 @@ def finish_report(ctx: BuildContext, steps: list[StepReport], engine: Engine, se
     report.version, report.new_version = record_version(
         ctx.out_dir, ctx.config, {"model_calls": report.model_calls, "cache_hits": report.cache_hits,
                                   "seconds": report.seconds, "engine": engine_counts})
-    atomic_write_text(ctx.out_dir / REPORT_MD, report.to_markdown())
+    keep_report(ctx.out_dir, report, run_name)
     atomic_write_text(ctx.out_dir / REPORT_JSON, report.model_dump_json(indent=2))
     return report
 

@@ -30,14 +30,10 @@ class PreflightFailed(ValueError):
         self.problems = problems
 
 
-def _inside(child: Path, parent: Path) -> bool:
-    return child == parent or parent in child.parents
-
-
 def check_paths(input_dir: Path | None, out_dir: Path | None, *, cache_dir: Path | None = None,
                 prompts_dir: Path | None = None, config: Path | None = None) -> list[Problem]:
     """Folders and files the options name: present where they must be, and input and output apart."""
-    from pipeline.io.layout import LayoutMismatch, check_layout
+    from pipeline.io.layout import LayoutMismatch, apart_problem, check_layout
 
     found: list[Problem] = []
     if input_dir is not None:
@@ -48,14 +44,8 @@ def check_paths(input_dir: Path | None, out_dir: Path | None, *, cache_dir: Path
     if out_dir is not None:
         if out_dir.exists() and not out_dir.is_dir():
             found.append(Problem("--out", f"--out: {out_dir} is a file; give a folder (it is created if absent)"))
-        elif input_dir is not None and input_dir.is_dir():
-            src, dst = input_dir.resolve(), out_dir.resolve()
-            if _inside(dst, src):
-                found.append(Problem("--out", f"--out: {out_dir} is {'the input folder' if dst == src else 'inside --input'}"
-                                     f" ({input_dir}); write the build to a folder outside the input"))
-            elif _inside(src, dst):
-                found.append(Problem("--out", f"--out: {out_dir} contains --input ({input_dir}); "
-                                     "write the build to a folder outside the input"))
+        elif input_dir is not None and input_dir.is_dir() and (why := apart_problem(input_dir, out_dir)):
+            found.append(Problem("--out", f"--out: {why} (--input); write the build to a folder outside the input"))
         if out_dir.is_dir():
             try:
                 check_layout(out_dir)

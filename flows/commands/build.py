@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.commands.build_options import BuildOptions, build_options
-from flows.errors import user_errors
+from flows.errors import CancelledInPrefect, user_errors
 
 console = Console()
 RUNNERS = ("thread", "dask")
@@ -62,15 +62,24 @@ def _warm_imports() -> None:
 
 def run_build(cfg, runner: str = "thread", dask_address: str | None = None, dask_workers: int | None = None):
     """The flow against a Prefect API; the live progress display while it runs."""
+    from flows.errors import on_sigterm
     from flows.live import live_progress
     from flows.server import prefect_api
 
+    on_sigterm()
     _prefect_env(cfg.out_dir)
-    with prefect_api(cfg.out_dir / ".prefect", on_ready=_warm_imports):
+    with prefect_api(Path(os.environ["PREFECT_HOME"]), on_ready=_warm_imports):
+        from flows.monitor import cancelled_in_prefect, mark_cancelled
         from flows.runners import build_flow
 
-        with live_progress():
-            return build_flow(runner, dask_address, dask_workers)(cfg)
+        try:
+            with live_progress():
+                return build_flow(runner, dask_address, dask_workers)(cfg)
+        except BaseException:
+            if cancelled_in_prefect():
+                mark_cancelled()  # while the server is still up
+                raise CancelledInPrefect() from None
+            raise
 
 
 @build_options
