@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Iterator
 
 import typer
 
+from flows import stopping
+
 USAGE = 2  # the options or the input cannot work (nothing was started)
 FAILED = 1  # the run started and stopped on a problem it names
 INTERRUPTED = 130  # Ctrl-C or a Prefect cancellation
 TERMINATED = 143  # SIGTERM
 
-RESUME_HINT = "finished shards are kept: rerun the same command to resume"
+RESUME_HINT = stopping.RESUME_HINT
 
 
 def debug_enabled() -> bool:
@@ -37,26 +38,12 @@ def fail(lines: list[str] | str, code: int = USAGE, exc: BaseException | None = 
     for line in [lines] if isinstance(lines, str) else lines:
         sys.stderr.write(f"error: {line}\n")
     sys.stderr.flush()
+    stopping.told()
     return typer.Exit(code)
-
-
-class Terminated(BaseException):
-    """SIGTERM reached the CLI (raised by the handler `on_sigterm` installs)."""
 
 
 class CancelledInPrefect(BaseException):
     """The run was cancelled in Prefect (UI or API) and stopped."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-    raise Terminated()
-
-
-def on_sigterm() -> None:
-    """SIGTERM raises Terminated in the main thread, so cleanup (the Prefect server) runs. Prefect's
-    flow engine installs its own handler during a run and calls this one again after reporting."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
@@ -89,10 +76,12 @@ def user_errors(what: str) -> Iterator[None]:
     except CancelledInPrefect as exc:
         raise fail(f"{what} cancelled in Prefect; {RESUME_HINT}", INTERRUPTED, exc) from None
     except KeyboardInterrupt as exc:
-        raise fail(f"{what} interrupted (Ctrl-C); {RESUME_HINT}", INTERRUPTED, exc) from None
+        why, code = stopping.reason() or (f"{what} interrupted (Ctrl-C)", INTERRUPTED)
+        raise fail(f"{why}; {RESUME_HINT}", code, exc) from None
     except BaseException as exc:
-        if isinstance(exc, Terminated) or _is_termination(exc):
-            raise fail(f"{what} stopped (SIGTERM); {RESUME_HINT}", TERMINATED, exc) from None
+        if isinstance(exc, stopping.Terminated) or _is_termination(exc):
+            why, code = stopping.reason() or (f"{what} stopped (SIGTERM)", TERMINATED)
+            raise fail(f"{why}; {RESUME_HINT}", code, exc) from None
         raise
 
 

@@ -72,11 +72,11 @@ class RunMonitor(threading.Thread):
         return state is not None and (state.is_cancelling() or state.is_cancelled())
 
     def _stop_for_cancellation(self) -> None:
-        from pipeline.engine.shutdown import request_stop
+        from flows import stopping
 
         self.log.warning("flow run cancelled in Prefect: abandoning model work and stopping the build")
         _cancelled.set()
-        request_stop()
+        stopping.stop("build cancelled in Prefect", 130)
         os.kill(os.getpid(), signal.SIGTERM)  # unwinds the flow as a SIGTERM does
 
     def report(self) -> None:

@@ -30,7 +30,6 @@ from pathlib import Path
 HEALTH_TIMEOUT_S = 2.0
 WATCH_EVERY_S = 2.0
 FAILURES_BEFORE_GIVING_UP = 3  # consecutive failed health checks (~6 s) before the build is stopped
-STOP_GRACE_S = 6.0  # after asking the build to stop, end the process if it is still here
 STARTUP_TIMEOUT_S = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
 
 
@@ -153,20 +152,12 @@ class ApiWatchdog(threading.Thread):
         self._done.set()
 
 
-def stop_this_process(message: str, grace_s: float = STOP_GRACE_S) -> None:
-    """Say why in one line, ask the build to stop (as SIGTERM does), and end the process if it is
-    still running after `grace_s` (its Prefect client would otherwise retry a dead API for minutes)."""
-    from pipeline.engine.shutdown import request_stop
+def stop_this_process(message: str) -> None:
+    """The API is gone: stop the build as SIGTERM does (flows/stopping.py ends it if that hangs)."""
+    from flows import stopping
 
-    sys.stderr.write(f"error: {message}; stopping the build. Finished shards are kept: rerun the same "
-                     "command to resume.\n")
-    sys.stderr.flush()
-    request_stop()
+    stopping.stop(message, 3)
     os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(grace_s)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(3)
 
 
 @contextlib.contextmanager
@@ -179,6 +170,9 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
     if server is not None:
         server.start()
         os.environ["PREFECT_API_URL"] = server.api_url
+        from flows import stopping
+
+        stopping.on_forced_exit(lambda: server.stop(timeout=1.0))
     api_url = external or server.api_url
     watchdog = None
     try:
@@ -193,8 +187,8 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
         if watchdog is not None:
             watchdog.stop()
         if server is not None:
-            _let_workers_finish()
-            _detach_from_api()
+            _let_workers_finish(1.5)
+            _detach_from_api(1.5)
             server.stop()
             os.environ.pop("PREFECT_API_URL", None)
 

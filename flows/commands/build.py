@@ -62,24 +62,28 @@ def _warm_imports() -> None:
 
 def run_build(cfg, runner: str = "thread", dask_address: str | None = None, dask_workers: int | None = None):
     """The flow against a Prefect API; the live progress display while it runs."""
-    from flows.errors import on_sigterm
+    from flows import stopping
     from flows.live import live_progress
     from flows.server import prefect_api
 
-    on_sigterm()
     _prefect_env(cfg.out_dir)
-    with prefect_api(Path(os.environ["PREFECT_HOME"]), on_ready=_warm_imports):
-        from flows.monitor import cancelled_in_prefect, mark_cancelled
-        from flows.runners import build_flow
+    external = bool(os.environ.get("PREFECT_API_URL"))
+    deadline = stopping.install(stopping.EXTERNAL_GRACE_S if external else stopping.GRACE_S)
+    try:
+        with prefect_api(Path(os.environ["PREFECT_HOME"]), on_ready=_warm_imports):
+            from flows.monitor import cancelled_in_prefect, mark_cancelled
+            from flows.runners import build_flow
 
-        try:
-            with live_progress():
-                return build_flow(runner, dask_address, dask_workers)(cfg)
-        except BaseException:
-            if cancelled_in_prefect():
-                mark_cancelled()  # while the server is still up
-                raise CancelledInPrefect() from None
-            raise
+            try:
+                with live_progress():
+                    return build_flow(runner, dask_address, dask_workers)(cfg)
+            except BaseException:
+                if cancelled_in_prefect():
+                    mark_cancelled()  # while the server is still up
+                    raise CancelledInPrefect() from None
+                raise
+    finally:
+        stopping.uninstall(deadline)
 
 
 @build_options
