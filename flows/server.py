@@ -160,35 +160,64 @@ def stop_this_process(message: str) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def configured_api_url() -> str | None:
+    """The API Prefect would use as configured: PREFECT_API_URL in the environment or in the active
+    profile of $PREFECT_HOME/profiles.toml, or, when Prefect is already imported (a notebook, a test
+    harness), its current settings. A server someone runs is used instead of our own. Prefect is not
+    imported here: it reads its settings once, at import, so PREFECT_API_URL must be set first."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        return get_current_settings().api.url or None
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect"))
+    try:
+        import tomllib
+
+        data = tomllib.loads((home / "profiles.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    return (data.get("profiles", {}).get(active, {}) or {}).get("PREFECT_API_URL") or None
+
+
 @contextlib.contextmanager
 def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> Iterator[str]:
-    """Yield the API URL the run reports to: PREFECT_API_URL when set (a server the user runs), else
-    a server of our own for the length of the block. Sets PREFECT_API_URL before Prefect is imported.
-    `on_ready` runs while our server starts (e.g. imports), so the two overlap."""
-    external = os.environ.get("PREFECT_API_URL")
+    """Yield the API URL the run reports to: the configured one when there is one, else a server of
+    our own for the length of the block. `on_ready` runs while our server starts (e.g. imports)."""
+    external = configured_api_url()
     server = None if external else PrefectServer(Path(state_dir))
+    stack = contextlib.ExitStack()
     if server is not None:
-        server.start()
-        os.environ["PREFECT_API_URL"] = server.api_url
         from flows import stopping
 
+        server.start()
+        os.environ["PREFECT_API_URL"] = server.api_url  # before Prefect is imported: it reads it then
+        if "prefect.settings" in sys.modules:  # already imported (a notebook): override in this context
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
         stopping.on_forced_exit(lambda: server.stop(timeout=1.0))
     api_url = external or server.api_url
     watchdog = None
     try:
-        if on_ready is not None:
-            on_ready()
-        if server is not None:
-            server.wait_healthy()
-        watchdog = ApiWatchdog(api_url, server, stop_this_process)
-        watchdog.start()
-        yield api_url
+        with stack:
+            if on_ready is not None:
+                on_ready()
+            if server is not None:
+                server.wait_healthy()
+            watchdog = ApiWatchdog(api_url, server, stop_this_process)
+            watchdog.start()
+            try:
+                yield api_url
+            finally:
+                watchdog.stop()
+                if server is not None:
+                    _let_workers_finish(1.5)
+                    _detach_from_api(1.5)
     finally:
-        if watchdog is not None:
-            watchdog.stop()
         if server is not None:
-            _let_workers_finish(1.5)
-            _detach_from_api(1.5)
             server.stop()
             os.environ.pop("PREFECT_API_URL", None)
 

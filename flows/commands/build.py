@@ -64,10 +64,10 @@ def run_build(cfg, runner: str = "thread", dask_address: str | None = None, dask
     """The flow against a Prefect API; the live progress display while it runs."""
     from flows import stopping
     from flows.live import live_progress
-    from flows.server import prefect_api
+    from flows.server import configured_api_url, prefect_api
 
     _prefect_env(cfg.out_dir)
-    external = bool(os.environ.get("PREFECT_API_URL"))
+    external = configured_api_url() is not None
     deadline = stopping.install(stopping.EXTERNAL_GRACE_S if external else stopping.GRACE_S)
     try:
         with prefect_api(Path(os.environ["PREFECT_HOME"]), on_ready=_warm_imports):
