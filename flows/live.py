@@ -3,7 +3,7 @@
 In a terminal the table replaces the flow's info lines on screen (they still reach the Prefect run
 and the JSON log): one row per stage with figures and calls done out of total, tokens per second,
 rejects so far, elapsed time and an ETA. Not in a terminal (a log file, CI) nothing is drawn: the
-flow logs the same figures as one plain line per running stage every 10 s (flows/monitor.py).
+flow logs the same figures as one plain line per running stage every 8 s (flows/monitor.py).
 """
 
 from __future__ import annotations

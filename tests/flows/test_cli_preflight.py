@@ -125,3 +125,10 @@ def test_stats_and_report_refuse_a_folder_that_is_not_a_build(env, tmp_path, com
     line, _ = refused(env, command, str(folder))
     assert "not a pmc-instruct build output" in line
     assert sorted(p.name for p in folder.iterdir()) == ["readme.txt"]
+
+
+def test_serve_checks_the_same_build_options(env, article, tmp_path):
+    line, _ = refused(env, "serve", "--input", str(article))
+    assert "--input and --out" in line
+    line, _ = refused(env, "serve", "--input", str(article), "--out", str(tmp_path / "o"), "--force", "nope")
+    assert line.startswith("error: --force: unknown stage nope")
