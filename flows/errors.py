@@ -70,9 +70,9 @@ def user_errors(what: str) -> Iterator[None]:
     except PreflightFailed as exc:
         raise fail([p.message for p in exc.problems], USAGE, exc) from None
     except _user_error_types() as exc:
-        raise fail(f"{what}: {exc}", FAILED, exc) from None
+        raise fail(f"{what} failed: {exc}", FAILED, exc) from None
     except WriteFailed as exc:  # e.g. a full disk: finished shards stay valid
-        raise fail(f"{what}: {exc}; {RESUME_HINT} once there is room", FAILED, exc) from None
+        raise fail(f"{what} failed: {exc}; {RESUME_HINT} once there is room", FAILED, exc) from None
     except CancelledInPrefect as exc:
         raise fail(f"{what} cancelled in Prefect; {RESUME_HINT}", INTERRUPTED, exc) from None
     except KeyboardInterrupt as exc:

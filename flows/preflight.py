@@ -32,9 +32,11 @@ def _check_values(opts: BuildOptions) -> list[Problem]:
 
 
 def check_build(input_dir: Path | None, out_dir: Path | None, opts: BuildOptions, *, extra: list[str] = (),
-                endpoints: bool = True):
+                endpoints: bool = True, input_files: bool = True):
     """A BuildConfig, or PreflightFailed listing every problem. `input_dir`/`out_dir` may be None
-    (serve without a scheduled rebuild): then only the options are checked and None is returned."""
+    (serve without a scheduled rebuild): then only the options are checked and None is returned.
+    `endpoints`/`input_files`: also check the model endpoints, and that the input holds a document
+    (a scheduled rebuild checks neither: endpoints may be up and articles there by the time it runs)."""
     problems = [Problem("", line) for line in extra] + _check_values(opts)
     problems += check_paths(input_dir, out_dir, cache_dir=opts.cache_dir, prompts_dir=opts.prompts_dir,
                             config=opts.config)
@@ -48,7 +50,7 @@ def check_build(input_dir: Path | None, out_dir: Path | None, opts: BuildOptions
         if endpoints and not roles:
             problems += check_endpoints(settings)
     stages = BuildOptions.names(opts.stages)
-    if (input_dir is not None and out_dir is not None and (stages is None or "ingest" in stages)
+    if (input_files and input_dir is not None and out_dir is not None and (stages is None or "ingest" in stages)
             and not any(p.option in ("--input", "--out") for p in problems)):
         problems += check_input(input_dir, out_dir)
     if problems:

@@ -35,8 +35,8 @@ def serve(
     with user_errors("serve"):
         extra = [] if (input is None) == (out is None) else [
             "--input and --out: the scheduled rebuild needs both (or neither)"]
-        # Endpoints are not checked: the rebuild runs later, when they may well be up.
-        rebuild = check_build(input, out, opts, extra=extra, endpoints=False)
+        # Neither endpoints nor input files are checked: the rebuild runs later, when both may be there.
+        rebuild = check_build(input, out, opts, extra=extra, endpoints=False, input_files=False)
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[yellow]PREFECT_API_URL is not set:[/] serving against a throwaway local Prefect server "
                       "that lives as long as this process (no UI). Start one with `prefect server start` and "
