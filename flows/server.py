@@ -198,7 +198,7 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
-        stopping.on_forced_exit(lambda: server.stop(timeout=1.0))
+        stopping.on_forced_exit(lambda: server.stop(timeout=0.3))
     api_url = external or server.api_url
     watchdog = None
     try:
