@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "ingest",
     "build",
     "report",
+    "export",
     "finetune",
     "evaluate",
     "models",
