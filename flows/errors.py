@@ -63,7 +63,7 @@ def _is_termination(exc: BaseException) -> bool:
 def user_errors(what: str) -> Iterator[None]:
     """Turn the problems a user can fix, and interruptions, into one line and an exit code."""
     from pipeline.io.atomic import WriteFailed
-    from pipeline.preflight import PreflightFailed
+    from pipeline.build.preflight import PreflightFailed
 
     try:
         yield

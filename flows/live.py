@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipeline import progress
+from pipeline.build import progress
 
 REFRESH_PER_S = 2
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from pipeline import progress
+from pipeline.build import progress
 
 PROGRESS_EVERY_S = float(os.environ.get("PMC_INSTRUCT_PROGRESS_EVERY_S", "8"))  # lines never 10 s apart
 CANCEL_CHECK_EVERY_S = 2.0
@@ -112,7 +112,7 @@ class RunMonitor(threading.Thread):
 
 @contextlib.contextmanager
 def monitor_run(logger) -> Iterator[progress.BuildProgress]:
-    """Track this run's progress (pipeline.progress) and watch it, for the length of the flow."""
+    """Track this run's progress (pipeline.build.progress) and watch it, for the length of the flow."""
     from prefect.context import FlowRunContext
 
     global _last_run_id

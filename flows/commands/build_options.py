@@ -1,6 +1,6 @@
 """The options that describe a build, defined once and shared by `build` and `serve` (its scheduled
 rebuild): `@build_options` adds them to a command's signature and hands the command one BuildOptions.
-Checking them (values, paths, endpoints, input) is pipeline.preflight's job, before Prefect starts."""
+Checking them (values, paths, endpoints, input) is pipeline.build.preflight's job, before Prefect starts."""
 
 import functools
 import inspect

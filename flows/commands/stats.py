@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from pipeline.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
+        from pipeline.report.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
 
         refuse_unless_build_output(out_dir)
         result = compute_stats(out_dir)

@@ -8,6 +8,7 @@ from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
 from schemas import RejectReason
+from schemas.generation import QAPairOutput
 
 GENERIC_FOCUS = ["what the image shows", "the type of image or plot"]
 
@@ -16,6 +17,7 @@ GENERIC_FOCUS = ["what the image shows", "the type of image or plot"]
 class SinglePanelQA(ModelQAGenerator):
     task = "single_panel_qa"
     prompt = "single_panel_qa"
+    output_model = QAPairOutput
 
     def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
         if not bundle.panels_with_crops():

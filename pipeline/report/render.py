@@ -12,7 +12,7 @@ from pipeline.io.layout import LayoutMismatch, read_marker
 from pipeline.report import metrics, sections
 from pipeline.report.load import load_report_data
 from pipeline.report.thumbs import HIGHLIGHT_COLOUR, PANEL_COLOUR
-from pipeline.stats import DatasetStats, compute_stats
+from pipeline.report.stats import DatasetStats, compute_stats
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_NAME = "report.html"

@@ -2,7 +2,7 @@
 
 Every section has a `note` (None when it has content): the reason it is empty, such as a stage
 that has not run yet, so a partial build renders as a page of explanations rather than an error.
-Per task numbers come from pipeline.stats (`stats` is None when they could not be computed).
+Per task numbers come from pipeline.report.stats (`stats` is None when they could not be computed).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pipeline.report import metrics, plots
 from pipeline.report.gallery import examples
 from pipeline.report.load import ReportData, Table
-from pipeline.stats import DatasetStats
+from pipeline.report.stats import DatasetStats
 from schemas import QARow
 
 LEAKAGE_BINS = 10
@@ -24,7 +24,7 @@ def tasks(data: ReportData, stats: DatasetStats | None, stats_error: str | None)
         return {"note": f"per task statistics unavailable: {stats_error}"}
     rows = []
     for t in stats.tasks:
-        # pipeline.stats counts a missing table as 0 rows; the page says "not built yet" instead.
+        # pipeline.report.stats counts a missing table as 0 rows; the page says "not built yet" instead.
         built = {s: t.task in data.tasks and data.qa[s][t.task].built for s in ("qa", "deleaked", "final")}
         rows.append({
             "task": t.task,
@@ -59,7 +59,7 @@ def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
 
 
 def _leakage_table(data: ReportData, task: str) -> Table[QARow]:
-    # The same rows pipeline.stats averages: final when built, else deleaked.
+    # The same rows pipeline.report.stats averages: final when built, else deleaked.
     final = data.qa["final"][task]
     return final if final.built else data.qa["deleaked"][task]
 

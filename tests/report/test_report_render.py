@@ -70,7 +70,7 @@ def test_empty_folder_and_unreadable_table(tmp_path):
     (broken / "summaries" / "part-00000.parquet").write_bytes(b"not parquet at all")
     page = write_report(broken).read_text()
     assert "could not read summaries/" in page
-    # an unreadable rejects shard also breaks pipeline.stats: its sections say so, the rest renders
+    # an unreadable rejects shard also breaks pipeline.report.stats: its sections say so, the rest renders
     (broken / "rejects" / "ingest" / "part-00000.parquet").write_bytes(b"not parquet either")
     page = write_report(broken).read_text()
     assert "could not read rejects/ingest/" in page

@@ -4,7 +4,7 @@ and an ETA follow from the calls answered, finished shards are counted once howe
 from __future__ import annotations
 
 from pipeline.engine.stats import StatsCounter
-from pipeline.progress import BuildProgress, duration
+from pipeline.build.progress import BuildProgress, duration
 
 
 class Clock:

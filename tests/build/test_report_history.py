@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.build_report import REPORT_MD, BuildReport, StepReport, did_work, keep_report
+from pipeline.build.report import REPORT_MD, BuildReport, StepReport, did_work, keep_report
 
 
 def _report(calls: int, skipped: int) -> BuildReport:
