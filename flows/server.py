@@ -214,11 +214,11 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
             finally:
                 watchdog.stop()
                 if server is not None:
-                    _let_workers_finish(1.5)
-                    _detach_from_api(1.5)
+                    _let_workers_finish(1.0)
+                    _detach_from_api(1.0)
     finally:
         if server is not None:
-            server.stop()
+            server.stop(timeout=0.5)  # ours and disposable: SQLite survives a kill, the run has reported
             os.environ.pop("PREFECT_API_URL", None)
 
 

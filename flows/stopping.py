@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from pipeline.engine.shutdown import request_stop, stop_requested
 
-GRACE_S = 2.5  # with our own server: it is stopped and we exit within ~5 s of the request in all
+GRACE_S = 2.0  # with our own server: it is stopped and we exit within ~5 s of the request in all
 EXTERNAL_GRACE_S = 10.0  # a server the user runs outlives us: give the run time to report its state
 RESUME_HINT = "finished shards are kept: rerun the same command to resume"
 
