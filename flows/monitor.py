@@ -123,13 +123,34 @@ def monitor_run(logger) -> Iterator[progress.BuildProgress]:
     _cancelled.clear()
     monitor = RunMonitor(tracker, run_id, logger, supervised)
     monitor.start()
+    previous = _stop_engines_first_on_sigterm()
     try:
         yield tracker
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         monitor.stop()
         progress.stop_tracking(tracker)
         with contextlib.suppress(Exception):
             monitor._artifact(1.0 if all(v.state == "done" for v in tracker.snapshot()) else tracker.overall_fraction())
+
+
+def _stop_engines_first_on_sigterm():
+    """Put a step before Prefect's SIGTERM handler (installed for the flow run): tell the engines to drop
+    their work at once, then let Prefect unwind the flow. Returns the handler to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    from flows import stopping
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        stopping.stop("build stopped (SIGTERM)", 143)
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handler)
+    return previous
 
 
 def mark_cancelled() -> None:
