@@ -60,8 +60,9 @@ class BBoxQA(Generator):
     max_tokens_cap = 64
 
     def pairs(self, bundle: FigureBundle) -> list[tuple[Panel, Panel]]:
-        """Up to `count` distinct panel pairs with a usable (non-coincident) relation, seeded order."""
-        panels = bundle.figure.panels
+        """Up to `count` distinct panel pairs with a usable (non-coincident) relation, seeded order.
+        Only panels whose letter is printed on the figure: the question names panels by letter."""
+        panels = [p for p in bundle.figure.panels if p.letter]
         rng = self.rng(bundle.figure.figure_id)
         candidates = [
             (a, b) for a, b in itertools.combinations(panels, 2)
@@ -76,6 +77,13 @@ class BBoxQA(Generator):
             yield self.reject(self.qa_id(fig, 0), fig, RejectReason.IMAGE_MISSING, f"{fig.figure_id}: the figure has no image")
             return
         pairs = self.pairs(bundle)
+        if not pairs and sum(1 for p in fig.panels if p.letter) < 2 <= len(fig.panels):
+            yield self.reject(
+                self.qa_id(fig, 0), fig, RejectReason.UNLABELLED_PANEL,
+                f"{fig.figure_id}: {len(fig.panels)} panels but fewer than 2 carry a printed letter; "
+                "panels are not named by guessed letters",
+            )
+            return
         if not pairs:
             yield self.reject(
                 self.qa_id(fig, 0),

@@ -134,6 +134,7 @@ class MCQSelection(Generator):
         if phrase is not None:
             provenance = self.model_provenance(result, item.request)
         else:
+            # the sub-caption only when paired by the printed letter; else what stage 3 saw in the crop
             phrase = rule_phrase(fig.sub_caption(target) or "") or rule_phrase(bundle.panel_perception[target].description)
             if not phrase:
                 return self.reject(item.key, fig, RejectReason.MISSING_INPUT, f"{item.key}: panel {target} has no text to describe it")

@@ -47,6 +47,7 @@ def build_context(out_dir: Path, max_examples_per_task: int = 6) -> dict:
         "rejects": sections.rejects(data, stats, stats_error),
         "leakage": sections.leakage(data, stats),
         "letters": sections.letters(data, stats, stats_error),
+        "panels": sections.panels(stats, stats_error),
         "lengths": sections.lengths(data),
         "modalities": sections.modalities(data),
         "gallery": sections.gallery(data, max_examples_per_task),

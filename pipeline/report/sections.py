@@ -103,6 +103,17 @@ def letters(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
     return {"note": None, "letters": all_letters, "dists": dists, "plot": plots.grouped_letters(dists)}
 
 
+def panels(stats: DatasetStats | None, stats_error: str | None) -> dict:
+    """Share of compound figures grounded on printed letters, and per-panel pairing outcomes."""
+    if stats is None:
+        return {"note": f"panel statistics unavailable: {stats_error}"}
+    st = stats.panels
+    if not st.compound_figures:
+        return {"note": "no compound figures in figures/ (not ingested yet, or every figure is a single panel)"}
+    share = f"{100 * st.grounded_share:.1f}%" if st.grounded_share is not None else "-"
+    return {"note": None, "stats": st, "share": share}
+
+
 def lengths(data: ReportData) -> dict:
     per_task, rows = {}, []
     for task in data.tasks:

@@ -79,17 +79,8 @@ def test_the_checker_sees_a_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-# Cycles that predate this check, each to be removed by its package's owner; a new one fails the test.
-# pipeline.evaluate.benchmarks dispatches to its readers with function-level imports, and the readers
-# import its shared types back.
-KNOWN_CYCLES = {"pipeline.evaluate.benchmarks"}
-
-
 def test_no_import_cycle_in_pipeline():
-    edges = graph()
-    for known in KNOWN_CYCLES:  # cut the known cycle's edges back into its hub
-        edges = {m: deps - {known} if m.startswith(f"{known}_") else deps for m, deps in edges.items()}
-    cycle = find_cycle(edges)
+    cycle = find_cycle(graph())
     assert cycle is None, " -> ".join(cycle)
 
 
