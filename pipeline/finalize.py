@@ -3,7 +3,8 @@
     result = run_finalize(out_dir, FinalizeConfig(...))
 
 Reads <out>/<source>/<task>/part-*.parquet for every task (source: "deleaked" by default), runs the
-gates over the whole dataset in order schema -> answer -> geometry -> dedup -> mcq_balance -> split,
+gates over the whole dataset in order schema -> answer -> truncated -> echo -> generic -> context ->
+grounded -> geometry -> dedup -> mcq_balance -> split,
 writes rejects/gate.<name>/part-00000.parquet (rewritten each run), final/<task>/, the InternVL
 export and stats.json. Idempotent: running it again on the same inputs gives the same files.
 """
@@ -18,8 +19,8 @@ from pydantic import BaseModel, Field
 
 from pipeline.exports import InternVLConfig, export_internvl, write_final
 from pipeline.gates import (
-    AnswerConfig, AnswerGate, DedupConfig, DedupGate, GeometryGate, MCQBalanceConfig, MCQBalanceGate,
-    SchemaGate, SplitConfig, SplitGate,
+    AnswerConfig, AnswerGate, ContextGate, DedupConfig, DedupGate, EchoGate, GenericQuestionGate, GeometryGate,
+    GroundedGate, MCQBalanceConfig, MCQBalanceGate, SchemaGate, SplitConfig, SplitGate, TruncatedGate, load_support,
 )
 from pipeline.gates.base import Gate
 from pipeline.io.parquet import list_shards, read_table, write_rows
@@ -32,6 +33,9 @@ class FinalizeConfig(BaseModel):
     source: Literal["deleaked", "qa"] = "deleaked"
     bbox_tolerance: float = Field(0.05, description="must equal GenerationConfig.bbox_tolerance")
     answer: AnswerConfig = Field(default_factory=AnswerConfig)
+    grounded_min_share: float = Field(0.5, ge=0.0, le=1.0, description="share of answer words the row must support")
+    context_min_words: int = Field(3, ge=0, description="readable words a redacted context must keep")
+    prompts_dir: str | None = Field(None, description="templates the models saw (echo gate); None: the default")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     mcq: MCQBalanceConfig = Field(default_factory=MCQBalanceConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -79,9 +83,15 @@ def _read_records(out: Path, source: str, tasks: list[str], stage: str) -> tuple
     return records, rejects
 
 
-def build_gates(config: FinalizeConfig) -> list[Gate]:
+def build_gates(config: FinalizeConfig, support: dict[str, str] | None = None) -> list[Gate]:
+    """The gates after the schema gate, in order; `support` is load_support(out) for the grounding gate."""
     return [
         AnswerGate(config.answer),
+        TruncatedGate(),
+        EchoGate(Path(config.prompts_dir) if config.prompts_dir else None),
+        GenericQuestionGate(),
+        ContextGate(config.context_min_words),
+        GroundedGate(support, config.grounded_min_share),
         GeometryGate(config.bbox_tolerance),
         DedupGate(config.dedup),
         MCQBalanceGate(config.mcq),
@@ -99,7 +109,8 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
     rows, rejects = schema.validate(records)
     outcomes = [GateOutcome(gate=schema.name, rows_in=len(records), rows_out=len(rows), rejects=len(rejects) + len(unreadable))]
     write_rows(out / "rejects" / schema.stage / "part-00000.parquet", unreadable + rejects, Reject)
-    for gate in build_gates(config):
+    support = load_support(out, {r.figure_id for r in rows})
+    for gate in build_gates(config, support):
         before = len(rows)
         rows, dropped = gate.apply(rows)
         outcomes.append(GateOutcome(gate=gate.name, rows_in=before, rows_out=len(rows), rejects=len(dropped)))
