@@ -58,7 +58,8 @@ class FinalizeResult(BaseModel):
     rows_out: dict[str, int]
     gates: list[GateOutcome]
     export_rejects: int
-    meta_path: str | None
+    meta_path: str | None = Field(None, description="InternVL training meta (train split only)")
+    eval_meta_path: str | None = Field(None, description="InternVL meta of the eval split")
     stats_path: str
     stats: DatasetStats
     seconds: float
@@ -122,10 +123,11 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
     for task, task_rows in by_task.items():
         write_final(out, task, task_rows, config.rows_per_shard)
 
-    meta_path, export_rejects = None, []
+    meta_path, eval_meta_path, export_rejects = None, None, []
     if config.export_internvl:
         _, export_rejects = export_internvl(out, by_task, config.internvl)
         meta_path = str(out / "export" / "internvl" / "meta.json")
+        eval_meta_path = str(out / "export" / "internvl" / "meta_eval.json")
     write_rows(out / "rejects" / "export" / "part-00000.parquet", export_rejects, Reject)
 
     stats = compute_stats(out)
@@ -138,6 +140,7 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
         gates=outcomes,
         export_rejects=len(export_rejects),
         meta_path=meta_path,
+        eval_meta_path=eval_meta_path,
         stats_path=str(stats_path),
         stats=stats,
         seconds=round(time.perf_counter() - start, 3),

@@ -117,7 +117,9 @@ def test_end_to_end_with_fake_server(tmp_path: Path, shared_jats: Path, fake_ser
     assert train and evals and not train & evals
     # export: every line's images exist and the meta lengths match
     meta = json.loads((out / "export" / "internvl" / "meta.json").read_text())
-    assert sum(m["length"] for m in meta.values()) == len(final)
+    meta_eval = json.loads((out / "export" / "internvl" / "meta_eval.json").read_text())
+    assert all(name.endswith("_train") for name in meta) and all(name.endswith("_eval") for name in meta_eval)
+    assert sum(m["length"] for m in [*meta.values(), *meta_eval.values()]) == len(final)
     # a second run changes nothing and makes no model calls
     calls = len(fake_server.chat_calls())
     again, _ = build(out, shared_jats.parent, engine, generation, {"text": "fake-model"})

@@ -1,0 +1,198 @@
+"""Build the rows that bench/gate_labels/rows.jsonl labels: a fake-endpoint build of our demo sample and
+the shared JATS articles, where the fake model answers like a careful model most of the time and like
+the small models we have seen the rest of the time (prompt echoes, generic questions, answers cut at
+max_tokens, answers that invent facts, the same QA asked by two tasks). Which answer a request gets
+depends only on its key, so the build is reproducible.
+
+    python bench/gate_labels/make_rows.py OUT [--embedded EMBEDDED_OUT ...]
+
+writes OUT/candidates.jsonl: one record per QA row that reached de-leakage (the rows the gates see),
+with the support text the grounding gate reads. An existing embedded build (`pmc-instruct build
+--input data --out X`) can be added with --embedded; its rows are read, not rebuilt. The labels in
+rows.jsonl were written by reading these records one by one; this script never writes labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes.openai_server import FakeOpenAIServer  # noqa: E402
+
+from pipeline.deleak import DeleakConfig  # noqa: E402
+from pipeline.engine import ModelRole, build_engine, load_settings  # noqa: E402
+from pipeline.gates import load_support  # noqa: E402
+from pipeline.generators import GenerationConfig  # noqa: E402
+from pipeline.ingest import run_ingest  # noqa: E402
+from pipeline.io.parquet import list_shards, read_all  # noqa: E402
+from pipeline.qa_plan import qa_stages  # noqa: E402
+from pipeline.stages.knowledge import KnowledgeStage  # noqa: E402
+from pipeline.stages.perception import PerceptionStage  # noqa: E402
+from pipeline.stages.runner import figure_shards, run_stage_shard  # noqa: E402
+from pipeline.stages.summary import SummaryStage  # noqa: E402
+from schemas import QARow  # noqa: E402
+
+TASKS = ["bbox_qa", "compound_qa", "mcq_selection", "multi_panel_qa", "single_panel_qa", "text_qa"]
+
+
+def pick(key: str, n: int) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % n
+
+
+def user_text(body: dict) -> str:
+    content = body["messages"][-1]["content"]
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content
+
+
+def line(text: str, label: str) -> str:
+    m = re.search(rf"^{label}: (.*)$", text, re.M)
+    return m.group(1).strip() if m else ""
+
+
+def first_sentence(text: str, words: int = 18) -> str:
+    sentence = re.split(r"(?<=[.!?])\s", text.strip())[0]
+    return " ".join(sentence.split()[:words]).rstrip(",;:") or "The figure."
+
+
+def qa_answer(key: str, text: str) -> dict:
+    """A question/answer pair: mostly faithful, sometimes one of the failure modes seen in real builds."""
+    focus = re.search(r"Write one question about \"?(.+?)\"? that", text)
+    topic = focus.group(1) if focus else "the panels"
+    source = (line(text, "Caption") or line(text, "Image caption") or line(text, "Image-1") or line(text, "Summary")
+              or line(text, "What the figure shows") or "the figure")
+    kind = pick(key, 12)
+    if kind == 0:
+        return {"question": "What is the answer to the question?", "answer": " ".join(source.split()[:2])}
+    if kind == 1:
+        return {"question": "What is the image's title?", "answer": first_sentence(source, 6)}
+    if kind == 2:
+        return {"question": f"What does the figure show about {topic}?", "answer": "2-3 sentences of knowledge needed to read"}
+    if kind == 3:
+        return {"question": f"What is reported about {topic}?",
+                "answer": "The treatment doubled survival in elderly patients after twelve months of therapy."}
+    if kind == 4:
+        return {"question": "What does this image show?", "answer": first_sentence(source, 8)}
+    return {"question": f"What does the figure show about {topic}?", "answer": first_sentence(source)}
+
+
+def responder_for(server: FakeOpenAIServer):
+    def respond(body: dict, record) -> str:
+        name = (record.template or "").split("/")[0]
+        text = user_text(body)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        caption = line(text, "Figure caption") or line(text, "Caption") or line(text, "Image caption")
+        if name == "summary":
+            echo = pick(key, 4) == 0
+            return json.dumps({"summary": first_sentence(caption, 30), "modalities": ["image or plot types"] if echo else ["micrograph"],
+                               "anatomy": ["empty list if none"] if echo else [], "key_findings": [first_sentence(caption, 10)]})
+        if name == "knowledge":
+            bg = ["2-3 sentences of knowledge needed to read", "{", first_sentence(caption, 25), first_sentence(caption, 25)][pick(key, 4)]
+            words = [w.strip(".,;()") for w in caption.split() if len(w) > 6][:5] or ["figure"]
+            return json.dumps({"keywords": words, "background": bg,
+                               "terms": [{"term": words[0], "explanation": f"{words[0]} as used in the caption."}]})
+        if name.startswith("perception"):
+            facts = re.findall(r"^- (.*)$", text, re.M)
+            return json.dumps({"description": f"{'; '.join(facts[:2])}. {first_sentence(caption, 15)}",
+                               "observations": facts[:3]})
+        if name in ("text_qa", "compound_qa", "single_panel_qa", "multi_panel_qa"):
+            return json.dumps(qa_answer(key + name, text))
+        if name == "bbox_qa":
+            a, b = re.findall(r'"(Panel \w+)"', text)[:2]
+            return json.dumps({"question": f"How is {a} positioned with respect to {b}?"})
+        if name == "mcq_selection":
+            desc = line(text, "What the image shows")
+            words = (desc.split(". ")[-1] if pick(key, 3) else "this image shows " + desc).split()[:10]
+            return json.dumps({"description": " ".join(words)})
+        if name == "deleak_context":
+            context = line(text, "Context")
+            return json.dumps({"context": context if pick(key, 2) else "This figure comes from a biomedical study."})
+        return server.default_responder(body, record)
+
+    return respond
+
+
+def fault_for(body: dict, template: str | None) -> str | None:
+    """About one QA answer in ten comes back cut at max_tokens (finish_reason "length")."""
+    name = (template or "").split("/")[0]
+    if name in ("text_qa", "compound_qa", "single_panel_qa", "multi_panel_qa"):
+        return "length" if pick(user_text(body) + "cut", 10) == 0 else None
+    return None
+
+
+def truncate_cut_answers(server: FakeOpenAIServer, responder):
+    def respond(body: dict, record) -> str:
+        answer = responder(body, record)
+        if record.fault == "length":  # what a server cut at max_tokens sends: the text so far, then closed
+            data = json.loads(answer)
+            data["answer"] = data["answer"][: max(8, len(data["answer"]) // 2)]
+            return json.dumps(data)
+        return answer
+
+    return respond
+
+
+def fake_build(out: Path, inputs: Path) -> None:
+    with FakeOpenAIServer(fault_for=fault_for) as server:
+        server.responder = truncate_cut_answers(server, responder_for(server))
+        role = ModelRole(backend="openai", base_urls=[server.base_url], model="fake-model", timeout_s=10)
+        engine = build_engine(load_settings(text=role), out / "cache")
+        generation = GenerationConfig(per_figure={t: 3 for t in TASKS})
+        run_ingest(inputs, out)
+        for shard in figure_shards(out):
+            stages = [SummaryStage(), KnowledgeStage(), PerceptionStage("facts")]
+            stages += qa_stages(generation, DeleakConfig(threshold=0.35))
+            for stage in stages:
+                run_stage_shard(stage, out, shard, engine, {"text": "fake-model"})
+
+
+def candidates(out: Path, source: str, build: str, tag: str = "") -> list[dict]:
+    """The rows of one build; `tag` prefixes figure and article ids so two builds of the same
+    figures stay apart in one labelled set (qa_id is <task>/<figure_id>/<n>)."""
+    rows = [r for t in TASKS for shard_dir in [out / source / t] if list_shards(shard_dir) for r in read_all(shard_dir, QARow)]
+    support = load_support(out, {r.figure_id for r in rows})
+    records = []
+    for r in sorted(rows, key=lambda r: r.qa_id):
+        text = support.get(r.figure_id, "")
+        if tag:
+            n = r.qa_id.rsplit("/", 1)[1]
+            r = r.model_copy(update={"figure_id": tag + r.figure_id, "article_id": tag + r.article_id,
+                                     "qa_id": f"{r.task}/{tag}{r.figure_id}/{n}"})
+        records.append({"build": build, "row": r.model_dump(mode="json", by_alias=True), "support": text})
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--embedded", type=Path, action="append", default=[])
+    args = parser.parse_args()
+    inputs = args.out / "input"
+    if not inputs.exists():
+        shutil.copytree(ROOT / "data" / "demo", inputs / "demo")
+        shared = Path(os.environ.get("PMC_INSTRUCT_SHARED_DATA", "/work/shared/data"))
+        if (shared / "jats").is_dir():
+            shutil.copytree(shared / "jats", inputs / "jats")
+    fake_build(args.out / "fake", inputs)
+    records = candidates(args.out / "fake", "deleaked", "fake-endpoint")
+    for emb in args.embedded:
+        records += candidates(emb, "deleaked", "embedded-smollm2", tag="emb-")
+    with open(args.out / "candidates.jsonl", "w") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(f"{len(records)} candidate rows -> {args.out / 'candidates.jsonl'}")
+
+
+if __name__ == "__main__":
+    main()
