@@ -31,8 +31,8 @@ LABELS = ROOT / "bench" / "gate_labels" / "rows.jsonl"
 TARGET_PRECISION, TARGET_RECALL = 0.9, 0.9
 
 
-def load(path: Path) -> tuple[list[QARow], dict[str, str], dict[str, str]]:
-    rows, labels, support = [], {}, {}
+def load(path: Path) -> tuple[list[QARow], dict[str, str], dict[str, str], dict[str, str]]:
+    rows, labels, support, knowledge = [], {}, {}, {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
@@ -41,11 +41,12 @@ def load(path: Path) -> tuple[list[QARow], dict[str, str], dict[str, str]]:
         rows.append(row)
         labels[row.qa_id] = rec["label"]
         support.setdefault(row.figure_id, rec.get("support", ""))
-    return rows, labels, support
+        knowledge.setdefault(row.figure_id, rec.get("knowledge", ""))
+    return rows, labels, support, knowledge
 
 
 def run(path: Path = LABELS) -> dict:
-    rows, labels, support = load(path)
+    rows, labels, support, _ = load(path)
     gates = [g for g in build_gates(FinalizeConfig(), support) if g.name not in ("split", "mcq_balance")]
     flagged_by: dict[str, str] = {}
     alive = rows

@@ -161,15 +161,17 @@ def candidates(out: Path, source: str, build: str, tag: str = "") -> list[dict]:
     """The rows of one build; `tag` prefixes figure and article ids so two builds of the same
     figures stay apart in one labelled set (qa_id is <task>/<figure_id>/<n>)."""
     rows = [r for t in TASKS for shard_dir in [out / source / t] if list_shards(shard_dir) for r in read_all(shard_dir, QARow)]
-    support = load_support(out, {r.figure_id for r in rows})
+    figures = {r.figure_id for r in rows}
+    support, knowledge = load_support(out, figures), load_support(out, figures, ("knowledge",))
     records = []
     for r in sorted(rows, key=lambda r: r.qa_id):
-        text = support.get(r.figure_id, "")
+        text, fid = support.get(r.figure_id, ""), r.figure_id  # before any tag
         if tag:
             n = r.qa_id.rsplit("/", 1)[1]
             r = r.model_copy(update={"figure_id": tag + r.figure_id, "article_id": tag + r.article_id,
                                      "qa_id": f"{r.task}/{tag}{r.figure_id}/{n}"})
-        records.append({"build": build, "row": r.model_dump(mode="json", by_alias=True), "support": text})
+        records.append({"build": build, "row": r.model_dump(mode="json", by_alias=True), "support": text,
+                        "knowledge": knowledge.get(fid, "")})
     return records
 
 

@@ -79,7 +79,26 @@ class DedupGate(Gate):
             hashes[row.qa_id], group[row.qa_id] = m, key
             kept.append(row)
         kept, across = self.across_tasks(kept)
-        return kept, rejects + across
+        kept, ambiguous = self.ambiguous_stems(kept)
+        return kept, rejects + across + ambiguous
+
+    def ambiguous_stems(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
+        """Selection questions of one figure that share a stem but name different correct images
+        cannot each be right: all of them are dropped."""
+        groups: dict[tuple[str, str, str], list[QARow]] = {}
+        for row in rows:
+            if row.answer_letter and row.options:
+                groups.setdefault((row.task, row.figure_id, " ".join(row.question.lower().split())), []).append(row)
+        dropped: dict[str, Reject] = {}
+        for group in groups.values():
+            targets = {r.image_paths[ord(r.answer_letter) - 65] if len(r.image_paths) == len(r.options) else r.answer
+                       for r in group}
+            if len(group) > 1 and len(targets) > 1:
+                for row in group:
+                    dropped[row.qa_id] = self.reject(
+                        row, RejectReason.NEAR_DUPLICATE,
+                        f"the same selection stem is asked {len(group)} times in this figure with different correct images")
+        return [r for r in rows if r.qa_id not in dropped], list(dropped.values())
 
     def across_tasks(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
         by_figure: dict[str, list[QARow]] = {}

@@ -4,12 +4,16 @@ an answer; see pipeline.echo for what counts as an echo."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
 from pipeline.echo import EchoBank
 from pipeline.gates.base import Flag, RowGate
 from schemas import QARow, RejectReason
+
+
+MEASURED = re.compile(r"\b\d+ ?x ?\d+ pixels\b|\baspect ratio \d|\bedge density\b|\btext[- ]likeness\b", re.I)
 
 
 class EchoGate(RowGate):
@@ -26,4 +30,6 @@ class EchoGate(RowGate):
             echo = self.bank.echoes(text)
             if echo:
                 return Flag(RejectReason.PROMPT_ECHO, f"the {name} echoes {echo}")
+        if m := MEASURED.search(row.answer):  # perception facts are prompt input, never an answer about content
+            return Flag(RejectReason.PROMPT_ECHO, f"the answer repeats the measured image facts ({m.group(0)!r})")
         return None

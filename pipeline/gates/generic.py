@@ -5,8 +5,14 @@ Dropped when the question
     the image's title?");
   - is a selection stem wrapped around a description that is itself a sentence ("Which image shows
     this image shows a mockup of ...");
-  - has no word of its own beyond the generic vocabulary of figure questions ("What does this
-    image show?"), once markup and panel/image names are removed.
+  - asks about the image file rather than its content ("What does the figure show about size
+    600x310 pixels, landscape?", "... about grayscale image?": measured facts used as a topic);
+  - is cut off: it ends on a word that cannot end a question ("... mRNA in the?", "... and?");
+  - has no word of its own beyond the generic vocabulary of figure questions ("What does the
+    figure show about the panels?"), once markup and panel/image names are removed;
+  - or its answer only restates it (every content word of the answer is already in the question:
+    "What does the figure show about Simulated radiographs?" - "Simulated radiographs.").
+"What does this image show?" with a specific answer is a fair captioning question and is kept.
 Rows whose answer the geometry computes (bbox_qa) name panels by design and are not judged here.
 """
 
@@ -26,17 +32,22 @@ SELF_REFERENCE = re.compile(
     re.I,
 )
 BROKEN_STEM = re.compile(
-    r"\bwhich (image|panel|picture) shows,? (this|the|an?|that) (image|figure|panel|picture|photo)s?"
-    r" (shows?|is|depicts?|displays?|contains?)\b",
+    r"\bwhich (image|panel|picture) shows,? ((this|the|an?|that) (image|figure|panel|picture|photo)s?"
+    r" (shows?|is|depicts?|displays?|contains?)|based on|according to|as|of|for|with|from|in)\b",
     re.I,
 )
+FILE_FACTS = re.compile(r"\b\d+ ?x ?\d+ pixels\b|\baspect ratio\b|\b(grayscale|greyscale|colou?r) image\b"
+                        r"|\bedge density\b|\btext[- ]likeness\b", re.I)
+THIS_IMAGE = re.compile(r"\b(this|the) (image|picture|photo|panel|micrograph)\b", re.I)
+DANGLING = frozenset("the a an of in on at to for and or with from by each than as its their".split())
+CAPTIONING = re.compile(r"^(what|which) (does|do) (this|the) (image|figure|picture|panel)s? show\??$", re.I)
 NAMES = re.compile(r"<ref>.*?</ref>|<box>.*?</box>|\b(panel|image|figure|fig)[-\s]*[a-z0-9]{1,2}\b", re.I)
 GENERIC = frozenset(
     """question answer title caption picture photo photograph depicted depict depicts illustrate illustrated
     illustrates represent represents represented see seen visible main key important describe described
     description type kind thing things part parts one ones displayed display displays presented present
     presents contain contains contained purpose look looks like overall information result results
-    data given following above below""".split()
+    data given following above below panels images figures reported report""".split()
 )
 
 
@@ -51,7 +62,17 @@ class GenericQuestionGate(RowGate):
             return Flag(RejectReason.QUESTION_GENERIC, f"the question asks about {m.group(0)!r}, which no row content answers")
         if m := BROKEN_STEM.search(q):
             return Flag(RejectReason.QUESTION_GENERIC, f"broken stem: {m.group(0)!r}")
+        if not row.image_paths and (m := THIS_IMAGE.search(q)):
+            return Flag(RejectReason.QUESTION_GENERIC, f"the question asks about {m.group(0)!r} but the row shows no image")
+        if m := FILE_FACTS.search(q):
+            return Flag(RejectReason.QUESTION_GENERIC, f"the question asks about the image file ({m.group(0)!r}), not its content")
+        words = re.findall(r"[a-z]+", q.lower())
+        if words and words[-1] in DANGLING:
+            return Flag(RejectReason.QUESTION_GENERIC, f"the question is cut off: it ends {' '.join(words[-3:])!r}")
         own = content_words(NAMES.sub(" ", q)) - GENERIC
-        if not own:
+        if not own and not CAPTIONING.match(q.strip()):
             return Flag(RejectReason.QUESTION_GENERIC, f"the question has no specific content: {q[:80]!r}")
+        answer = content_words(row.answer)
+        if not row.answer_letter and answer and answer <= content_words(q):
+            return Flag(RejectReason.QUESTION_GENERIC, "the answer only restates the question")
         return None

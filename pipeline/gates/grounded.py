@@ -1,7 +1,10 @@
 """Grounding gate: a model-written answer must be supported by what the row shows or was built from.
 
-Support for a row: its context (before and after de-leakage) plus its figure's caption,
-sub-captions, citing paragraphs, summary, knowledge and perception text (pipeline.gates.support).
+Support for a row with images: its context plus its figure's caption, sub-captions, citing
+paragraphs, summary, knowledge and perception text (pipeline.gates.support), since the images it
+shows are what those describe. A row without images shows only its context, so that context is
+its whole support: a text-only row whose answer de-leakage removed from the context (or whose
+context never held it) cannot be answered by a reader and is dropped.
 An answer is grounded when at least `min_share` of its content words (stop words dropped, a crude
 suffix stem so "tumours" meets "tumour") occur in that support. Answers the code computed (MCQ
 letters, geometry relations, rule phrasing) and answers with no content word are not judged.
@@ -41,7 +44,8 @@ class GroundedGate(RowGate):
         answer = stems(row.answer)
         if not answer:
             return None
-        shown = stems("\n".join([row.context, row.context_original or "", self.support.get(row.figure_id, "")]))
+        figure = self.support.get(row.figure_id, "") if row.image_paths else ""
+        shown = stems(f"{row.context}\n{figure}")
         found = answer & shown
         share = len(found) / len(answer)
         if share < self.min_share:

@@ -34,10 +34,12 @@ def _texts(value) -> Iterable[str]:
             yield from _texts(v)
 
 
-def load_support(out_dir: Path, figure_ids: set[str] | None = None) -> dict[str, str]:
-    """figure_id -> all support text joined by newlines (only `figure_ids` when given)."""
+def load_support(out_dir: Path, figure_ids: set[str] | None = None,
+                 tables: tuple[str, ...] = tuple(TABLES)) -> dict[str, str]:
+    """figure_id -> the support text of `tables` joined by newlines (only `figure_ids` when given)."""
     parts: dict[str, list[str]] = {}
-    for table, columns in TABLES.items():
+    for table in tables:
+        columns = TABLES[table]
         for shard in list_shards(Path(out_dir) / table):
             try:
                 present = [c for c in columns if c in pq.read_schema(shard).names]
