@@ -12,7 +12,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from pipeline.gates.base import Flag, RowGate
-from schemas import QARow, Reject, RejectReason
+from schemas import QARow, RejectReason
 
 
 class AnswerConfig(BaseModel):

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pipeline.gates.base import Flag, RowGate
 from pipeline.geometry import internvl_ref, relation
-from schemas import QARow, Reject, RejectReason
+from schemas import QARow, RejectReason
 
 
 class GeometryGate(RowGate):
