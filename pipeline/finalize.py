@@ -11,6 +11,7 @@ export and stats.json. Idempotent: running it again on the same inputs gives the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from pipeline.gates import (
     GroundedGate, MCQBalanceConfig, MCQBalanceGate, SchemaGate, SplitConfig, SplitGate, TruncatedGate, load_support,
 )
 from pipeline.gates.base import Gate
+from pipeline.gates.judge import JudgeConfig, JudgeGate
 from pipeline.io.parquet import list_shards, read_table, write_rows
 from pipeline.stats import DatasetStats, compute_stats, write_stats
 from schemas import QARow, Reject, RejectReason
@@ -36,6 +38,7 @@ class FinalizeConfig(BaseModel):
     grounded_min_share: float = Field(0.5, ge=0.0, le=1.0, description="share of answer words the row must support")
     context_min_words: int = Field(3, ge=0, description="readable words a redacted context must keep")
     prompts_dir: str | None = Field(None, description="templates the models saw (echo gate); None: the default")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="optional LLM judge gate (off without a role)")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     mcq: MCQBalanceConfig = Field(default_factory=MCQBalanceConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -100,6 +103,15 @@ def build_gates(config: FinalizeConfig, support: dict[str, str] | None = None) -
     ]
 
 
+def _judge_engine(out: Path, judge: JudgeConfig):
+    """The judge's own engine (its endpoint, the output folder's response cache), or None."""
+    if judge.role is None:
+        return None
+    from pipeline.engine import build_engine, load_settings
+
+    return build_engine(load_settings(text=judge.role), out / "cache")
+
+
 def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> FinalizeResult:
     start = time.perf_counter()
     config = config or FinalizeConfig()
@@ -111,11 +123,17 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
     outcomes = [GateOutcome(gate=schema.name, rows_in=len(records), rows_out=len(rows), rejects=len(rejects) + len(unreadable))]
     write_rows(out / "rejects" / schema.stage / "part-00000.parquet", unreadable + rejects, Reject)
     support = load_support(out, {r.figure_id for r in rows})
-    for gate in build_gates(config, support):
+    gates = build_gates(config, support)
+    judge_engine = _judge_engine(out, config.judge)
+    if judge_engine is not None:  # before the split, so a dropped row never reaches either side
+        gates.insert(-1, JudgeGate(judge_engine, config.judge, support))
+    for gate in gates:
         before = len(rows)
         rows, dropped = gate.apply(rows)
         outcomes.append(GateOutcome(gate=gate.name, rows_in=before, rows_out=len(rows), rejects=len(dropped)))
         write_rows(out / "rejects" / gate.stage / "part-00000.parquet", dropped, Reject)
+    if judge_engine is not None:
+        asyncio.run(judge_engine.aclose())
 
     by_task: dict[str, list[QARow]] = {t: [] for t in tasks}
     for row in rows:

@@ -8,6 +8,7 @@ from pipeline.gates.echo import EchoGate
 from pipeline.gates.generic import GenericQuestionGate
 from pipeline.gates.geometry import GeometryGate
 from pipeline.gates.grounded import GroundedGate
+from pipeline.gates.judge import JudgeConfig, JudgeGate
 from pipeline.gates.mcq_balance import MCQBalanceConfig, MCQBalanceGate
 from pipeline.gates.schema import SchemaGate
 from pipeline.gates.split import SplitConfig, SplitGate, article_split
@@ -16,6 +17,6 @@ from pipeline.gates.truncated import TruncatedGate
 
 __all__ = [
     "AnswerConfig", "AnswerGate", "ContextGate", "DedupConfig", "DedupGate", "EchoGate", "Flag", "Gate",
-    "GenericQuestionGate", "GeometryGate", "GroundedGate", "MCQBalanceConfig", "MCQBalanceGate", "RowGate",
+    "GenericQuestionGate", "GeometryGate", "GroundedGate", "JudgeConfig", "JudgeGate", "MCQBalanceConfig", "MCQBalanceGate", "RowGate",
     "SchemaGate", "SplitConfig", "SplitGate", "TruncatedGate", "article_split", "load_support",
 ]
