@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "ingest",
     "build",
     "report",
+    "export",
     "finetune",
     "evaluate",
     "models",

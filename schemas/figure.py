@@ -71,11 +71,13 @@ class Article(BaseModel):
     article_id: str
     title: str | None = None
     abstract: str | None = None
-    license: str | None = None
+    license: str | None = Field(None, description="license URL/text from the article, or the PMC file list's code (e.g. CC BY)")
     doi: str | None = None
     pmcid: str | None = None
+    pmid: str | None = None
+    citation: str | None = Field(None, description='journal citation from the PMC file list, e.g. "Nature. 2001; 3(1):55-60"')
     source_format: SourceFormat
-    source_path: str
+    source_path: str = Field(description="input file (or archive) the article came from")
     source_sha256: str
     figure_ids: list[str] = Field(default_factory=list)
     has_images: bool = Field(description="False when the article shipped no figure image at all")

@@ -30,7 +30,8 @@ def _benchmarks(values: list[str]) -> list[dict]:
 def evaluate(
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder: predictions/<model>.jsonl, comparison.json")],
     data: Annotated[Optional[Path], typer.Option("--data", help="export/internvl folder or final QA Parquet folder; its eval split is scored", exists=True)] = None,
-    benchmark: Annotated[Optional[list[str]], typer.Option("--benchmark", help="NAME=PATH of a local benchmark copy; NAME is vqa_rad, slake, pathvqa or pmc_vqa (repeatable)")] = None,
+    benchmark: Annotated[Optional[list[str]], typer.Option("--benchmark", help="NAME=PATH of a local benchmark copy in its released layout (folder, annotation file or HF parquet); NAME is vqa_rad, slake, pathvqa or pmc_vqa (repeatable)")] = None,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="allow reading benchmark pickles (PathVQA's release); unpickling can run code, so only for files you trust")] = False,
     base: Annotated[Optional[Path], typer.Option("--base", help="base model dir (default: the base recorded by the finetune run)", exists=True, file_okay=False)] = None,
     finetuned: Annotated[Optional[Path], typer.Option("--finetuned", help="finetuned model/adapter dir, or a `finetune --out` folder (its final/ is used)", exists=True, file_okay=False)] = None,
     task: Annotated[Optional[list[str]], typer.Option("--task", help="score only this task (repeatable; default all)")] = None,
@@ -51,6 +52,7 @@ def evaluate(
     from pydantic import ValidationError
 
     from pipeline.evaluate import EvalConfig
+    from pipeline.evaluate.benchmarks import BenchmarkError, load_benchmark
     from pipeline.evaluate.compare import comparison_table
 
     try:
@@ -60,9 +62,19 @@ def evaluate(
             tasks=task or [], limit_per_task=limit_per_task, eval_fraction=eval_fraction, batch_size=batch_size,
             max_new_tokens=max_new_tokens, crop_to_patches=not no_tiling, max_patches=max_patches,
             embedding=not no_embedding, judge=judge, judge_config=judge_config, device=device, dtype=dtype,
+            allow_pickle=allow_pickle,
         )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    # Read every benchmark before any model loads: one that cannot be read, or yields nothing to
+    # score, stops the command with the reason (exit 2) instead of vanishing from the results.
+    for spec in cfg.benchmarks:
+        try:
+            read = load_benchmark(spec.name, spec.path, allow_pickle=allow_pickle, cache_dir=cfg.output_dir / "benchmark_images")
+        except BenchmarkError as exc:
+            console.print(f"[red]error:[/] benchmark {spec.name}: {exc}", soft_wrap=True)
+            raise typer.Exit(2) from exc
+        console.print(read.describe(), soft_wrap=True)
     if use_flow:
         os.environ.setdefault("PREFECT_HOME", str((out / ".prefect").resolve()))
         from flows.evaluate import evaluate_flow

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.ingest.images import to_rgb
+
 
 class ImageError(Exception):
     """An image named by a request cannot be read; `kind` is an ErrorKind value."""
@@ -50,7 +52,7 @@ def _data_url(path: str, _mtime: int, _size: int, max_side: int) -> str:
         with Image.open(path) as img:
             img.load()
             if img.mode not in ("RGB", "L"):
-                img = img.convert("RGB")
+                img = to_rgb(img)  # 16-bit scaled, alpha on white (plain convert clips and blackens)
             if max(img.size) > max_side:
                 img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             buf = io.BytesIO()

@@ -1,157 +1,154 @@
-"""Readers for external medical VQA benchmarks kept in a local folder, as evaluation Samples.
+"""External medical VQA benchmarks, read in the layouts they are released in, as evaluation Samples.
 
-Accepted layouts (`path` is a folder or the annotation file itself; images resolve against the
-annotation's folder, then its `images/`, `imgs/`, `figures/` or `VQA_RAD Image Folder/` subfolder):
+`load_benchmark(name, path)` picks the reader for the layout found at `path` (a folder or the
+annotation file itself) and returns a BenchmarkRead: the scorable samples plus how many records
+were read, skipped and why. A benchmark with zero scorable items raises BenchmarkError with the
+reasons, so an evaluation never "succeeds" with a benchmark silently missing.
 
-- vqa_rad:  JSON list of {"image_name", "question", "answer", "answer_type"} (CLOSED/OPEN).
-- slake:    JSON list of {"img_name", "question", "answer", "answer_type", "q_lang"}; English only
-            (q_lang == "en"). A folder holding test.json is read from that file.
-- pathvqa:  JSON list of {"image", "question", "answer"} (optional "answer_type"); answers yes/no
-            count as closed. No pickle files are read: convert the original pickles to this JSON.
-- pmc_vqa:  CSV with columns Figure_path, Question, Answer, Choice A..Choice D, Answer_label; the
-            choices ("A:text" or plain text) become "A. text" lines and the task is multiple choice.
-
-Records that are not objects, lack a field or point to a missing image are reported and skipped.
+Layouts (see the reader modules for details):
+- vqa_rad  official `VQA_RAD Dataset Public.json` (only phrase types test_freeform/test_para are
+           scored) + `VQA_RAD Image Folder/`; the `data_RAD/` layout (testset.json, images/);
+           Hugging Face parquet (flaviagiammarino/vqa-rad)               -> benchmarks_vqa.py
+- slake    Slake1.0 `test.json` + `imgs/` (English questions only); parquet copies -> benchmarks_vqa.py
+- pathvqa  release pickles `qas/test/test_qa.pkl` + `images/test/<name>.jpg` (names without
+           extension; pickles only with allow_pickle), the same as JSON; parquet (flaviagiammarino/path-vqa)
+                                                                          -> benchmarks_pathvqa.py
+- pmc_vqa  v1 `test.csv` / `test_clean.csv` (Answer_label), v2 `test_2.csv` (the letter in Answer)
+                                                                          -> benchmarks_pmc_vqa.py
+Parquet copies (a .parquet file, or a folder holding `data/test-*.parquet`) carry the image bytes
+in an `image` struct {bytes, path}; they are written once, by content hash, to a cache folder.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.train.data import Sample
 
-IMAGE_SUBDIRS = ("", "images", "imgs", "figures", "VQA_RAD Image Folder")
 BENCHMARKS = ("vqa_rad", "slake", "pathvqa", "pmc_vqa")
-_CHOICE_PREFIX = re.compile(r"^\s*[A-D]\s*[:.)]\s*")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".JPG", ".PNG", ".tif", ".bmp", ".gif")
+MAX_EXAMPLES = 20  # problem lines kept per benchmark (the counts cover everything)
 
 
 class BenchmarkError(ValueError):
     pass
 
 
-def _annotation(path: Path, patterns: tuple[str, ...]) -> Path:
-    path = Path(path)
-    if path.is_file():
-        return path
-    for pattern in patterns:
-        found = sorted(path.glob(pattern))
-        if found:
-            return found[0]
-    raise BenchmarkError(f"{path}: no annotation file matching {patterns}")
+@dataclass
+class BenchmarkRead:
+    """What one reader did: samples to score, and every record it did not turn into one."""
+
+    name: str
+    annotation: Path
+    layout: str
+    samples: list[Sample] = field(default_factory=list)
+    records: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    problems: list[str] = field(default_factory=list)  # first MAX_EXAMPLES lines naming the record
+
+    def skip(self, reason: str, detail: str | None = None) -> None:
+        self.skipped[reason] += 1
+        if detail and len(self.problems) < MAX_EXAMPLES:
+            self.problems.append(detail)
+
+    def summary(self) -> dict:
+        return {"layout": self.layout, "annotation": str(self.annotation), "records": self.records,
+                "scorable": len(self.samples), "skipped": dict(self.skipped.most_common())}
+
+    def describe(self) -> str:
+        why = ", ".join(f"{n} {r}" for r, n in self.skipped.most_common()) or "none"
+        return f"{self.name} ({self.layout}, {self.annotation}): {self.records} records, {len(self.samples)} scorable; skipped: {why}"
 
 
-def _find_image(base: Path, name: str) -> Path | None:
-    for sub in IMAGE_SUBDIRS:
-        candidate = (base / sub / name) if sub else base / name
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
-
-
-def _closed_or_open(answer: str, given: str | None) -> str:
+def closed_or_open(answer: str, given: str | None) -> str:
     if given:
-        return "closed" if given.strip().lower() in {"closed", "yes/no", "yes_no"} else "open"
+        return "closed" if str(given).strip().lower() in {"closed", "yes/no", "yes_no"} else "open"
     return "closed" if answer.strip().lower() in {"yes", "no"} else "open"
 
 
-def _vqa_sample(task: str, idx: int, image: Path, question: str, answer: str, answer_type: str) -> Sample:
-    return Sample(
-        id=f"{task}/{idx}",
-        task=task,
-        images=[image],
-        turns=[("human", f"<image>\n{question.strip()}"), ("gpt", answer.strip())],
-        split="eval",
-        meta={"answer_type": answer_type},
-    )
+def vqa_sample(task: str, idx: int | str, image: Path, question: str, answer: str, answer_type: str) -> Sample:
+    return Sample(id=f"{task}/{idx}", task=task, images=[image],
+                  turns=[("human", f"<image>\n{question.strip()}"), ("gpt", answer.strip())],
+                  split="eval", meta={"answer_type": answer_type})
 
 
-def _read_json_list(path: Path) -> list:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list):
-        raise BenchmarkError(f"{path}: expected a JSON list of records")
-    return data
+def find_image(bases: Iterable[Path], name: str) -> Path | None:
+    """`name` under the first base that has it; a name without extension tries the usual ones."""
+    rel = Path(str(name).replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts:
+        return None
+    for base in bases:
+        cand = base / rel
+        if cand.is_file():
+            return cand.resolve()
+        if not rel.suffix:
+            for ext in IMAGE_EXTS:
+                if (base / f"{rel}{ext}").is_file():
+                    return (base / f"{rel}{ext}").resolve()
+    return None
 
 
-def _read_vqa_json(
-    task: str, path: Path, patterns: tuple[str, ...], image_key: str, keep: Callable[[dict], bool] = lambda r: True
-) -> tuple[list[Sample], list[str]]:
-    ann = _annotation(path, patterns)
-    samples, problems = [], []
-    for idx, rec in enumerate(_read_json_list(ann)):
-        if not isinstance(rec, dict):
-            problems.append(f"{ann}[{idx}]: not an object")
-            continue
-        if not keep(rec):
-            continue
-        try:
-            name, question, answer = str(rec[image_key]), str(rec["question"]), str(rec["answer"])
-        except KeyError as exc:
-            problems.append(f"{ann}[{idx}]: missing field {exc}")
-            continue
-        image = _find_image(ann.parent, name)
-        if image is None:
-            problems.append(f"{ann}[{idx}]: image {name} not found under {ann.parent}")
-            continue
-        kind = _closed_or_open(answer, rec.get("answer_type"))
-        samples.append(_vqa_sample(task, idx, image, question, answer, kind))
-    return samples, problems
+def read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as exc:
+        raise BenchmarkError(f"{path}: not readable JSON ({exc})") from exc
 
 
-def read_vqa_rad(path: Path) -> tuple[list[Sample], list[str]]:
-    return _read_vqa_json("vqa_rad", path, ("*.json",), "image_name")
+def first_existing(path: Path, names: Iterable[str]) -> Path | None:
+    for pattern in names:
+        found = sorted(p for p in path.glob(pattern) if p.is_file())
+        if found:
+            return found[0]
+    return None
 
 
-def read_slake(path: Path) -> tuple[list[Sample], list[str]]:
-    return _read_vqa_json("slake", path, ("test.json", "*.json"), "img_name",
-                          keep=lambda r: r.get("q_lang", "en") == "en")
+def parquet_files(path: Path) -> list[Path] | None:
+    """The test-split parquet files of an HF copy at `path`, or None when it is not one."""
+    path = Path(path)
+    if path.is_file():
+        return [path] if path.suffix == ".parquet" else None
+    files = sorted(path.rglob("*.parquet"))
+    if not files:
+        return None
+    test = [f for f in files if "test" in f.name.lower() or "test" in f.parent.name.lower()]
+    return test or None
 
 
-def read_pathvqa(path: Path) -> tuple[list[Sample], list[str]]:
-    return _read_vqa_json("pathvqa", path, ("test.json", "*.json"), "image")
+def _readers() -> dict[str, Callable[..., BenchmarkRead]]:
+    from pipeline.evaluate.benchmarks_pathvqa import read_pathvqa
+    from pipeline.evaluate.benchmarks_pmc_vqa import read_pmc_vqa
+    from pipeline.evaluate.benchmarks_vqa import read_slake, read_vqa_rad
+
+    return {"vqa_rad": read_vqa_rad, "slake": read_slake, "pathvqa": read_pathvqa, "pmc_vqa": read_pmc_vqa}
 
 
-def read_pmc_vqa(path: Path) -> tuple[list[Sample], list[str]]:
-    ann = _annotation(path, ("test*.csv", "*.csv"))
-    samples, problems = [], []
-    with ann.open(newline="", encoding="utf-8") as fh:
-        for idx, rec in enumerate(csv.DictReader(fh)):
-            rec = {(k or "").strip(): (v or "") for k, v in rec.items()}
-            try:
-                name, question, label = rec["Figure_path"].strip(), rec["Question"], rec["Answer_label"].strip()
-                choices = [_CHOICE_PREFIX.sub("", rec[f"Choice {c}"]).strip() for c in "ABCD"]
-            except KeyError as exc:
-                problems.append(f"{ann} row {idx + 2}: missing column {exc}")
-                continue
-            if label.upper() not in ("A", "B", "C", "D"):
-                problems.append(f"{ann} row {idx + 2}: Answer_label {label!r} is not A-D")
-                continue
-            image = _find_image(ann.parent, name)
-            if image is None:
-                problems.append(f"{ann} row {idx + 2}: image {name} not found under {ann.parent}")
-                continue
-            letter = label.upper()
-            options = "\n".join(f"{c}. {text}" for c, text in zip("ABCD", choices, strict=True))
-            prompt = f"<image>\n{question.strip()}\n{options}\nAnswer with the option's letter."
-            answer = f"{letter}. {choices['ABCD'.index(letter)]}"
-            samples.append(Sample(id=f"pmc_vqa/{idx}", task="pmc_vqa", images=[image],
-                                  turns=[("human", prompt), ("gpt", answer)], split="eval",
-                                  meta={"answer_letter": letter, "options": choices}))
-    return samples, problems
-
-
-READERS: dict[str, Callable[[Path], tuple[list[Sample], list[str]]]] = {
-    "vqa_rad": read_vqa_rad,
-    "slake": read_slake,
-    "pathvqa": read_pathvqa,
-    "pmc_vqa": read_pmc_vqa,
-}
-
-
-def read_benchmark(name: str, path: Path) -> tuple[list[Sample], list[str]]:
-    if name not in READERS:
+def load_benchmark(name: str, path: Path, *, allow_pickle: bool = False, cache_dir: Path | None = None) -> BenchmarkRead:
+    """Read one benchmark; raises BenchmarkError when it is unknown, absent, or yields nothing to score."""
+    if name not in BENCHMARKS:
         raise BenchmarkError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    return READERS[name](Path(path))
+    path = Path(path)
+    if not path.exists():
+        raise BenchmarkError(f"{name}: {path} does not exist")
+    files = parquet_files(path)
+    if files:
+        from pipeline.evaluate.benchmarks_parquet import read_parquet
+
+        result = read_parquet(name, files, cache_dir)
+    else:
+        result = _readers()[name](path, allow_pickle=allow_pickle)
+    if not result.samples:
+        examples = "; ".join(result.problems[:3])
+        raise BenchmarkError(f"{result.describe()} - nothing to score{': ' + examples if examples else ''}")
+    return result
+
+
+def read_benchmark(name: str, path: Path, *, allow_pickle: bool = False,
+                   cache_dir: Path | None = None) -> tuple[list[Sample], list[str]]:
+    """(samples, problem lines) of one benchmark; see load_benchmark."""
+    result = load_benchmark(name, path, allow_pickle=allow_pickle, cache_dir=cache_dir)
+    return result.samples, result.problems

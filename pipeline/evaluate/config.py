@@ -12,7 +12,7 @@ from pipeline.evaluate.benchmarks import BENCHMARKS
 
 class BenchmarkSpec(BaseModel):
     name: Literal["vqa_rad", "slake", "pathvqa", "pmc_vqa"] = Field(description=", ".join(BENCHMARKS))
-    path: Path = Field(description="annotation file or the folder holding it (and the images)")
+    path: Path = Field(description="annotation file (JSON, CSV, pickle, parquet) or the folder of the release")
 
 
 class EvalConfig(BaseModel):
@@ -35,6 +35,7 @@ class EvalConfig(BaseModel):
     judge_config: Path | None = Field(None, description="engine config file for the judge (TOML/YAML)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field("auto", description="auto = bf16 on GPU, fp32 on CPU")
+    allow_pickle: bool = Field(False, description="read benchmark pickles (PathVQA's release); unpickling can run code")
     progress: bool = Field(True, description="show rich progress bars")
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import read_benchmark
+from pipeline.evaluate.benchmarks import load_benchmark
 from pipeline.evaluate.compare import compare, score_predictions, task_kind
 from pipeline.evaluate.config import EvalConfig
 from pipeline.evaluate.predict import Prediction, generate, load_for_eval
@@ -42,7 +42,9 @@ def resolve_models(cfg: EvalConfig) -> dict[str, Path]:
     return models
 
 
-def collect_samples(cfg: EvalConfig) -> tuple[list[Sample], list[str]]:
+def collect_samples(cfg: EvalConfig, reports: dict[str, dict] | None = None) -> tuple[list[Sample], list[str]]:
+    """Eval-split and benchmark samples; `reports` (when given) receives each benchmark's read/skipped
+    counts. A benchmark with nothing to score raises BenchmarkError."""
     samples: list[Sample] = []
     problems: list[str] = []
     if cfg.data is not None:
@@ -50,9 +52,12 @@ def collect_samples(cfg: EvalConfig) -> tuple[list[Sample], list[str]]:
         samples += got
         problems += bad
     for spec in cfg.benchmarks:
-        got, bad = read_benchmark(spec.name, spec.path)
-        samples += got
-        problems += bad
+        read = load_benchmark(spec.name, spec.path, allow_pickle=cfg.allow_pickle,
+                              cache_dir=Path(cfg.output_dir) / "benchmark_images")
+        samples += read.samples
+        problems += read.problems
+        if reports is not None:
+            reports[spec.name] = read.summary()
     if cfg.limit_per_task:
         per: dict[str, int] = defaultdict(int)
         kept = []
@@ -102,7 +107,8 @@ def evaluate(cfg: EvalConfig, engine=None) -> EvalResult:
         raise ValueError("judge=True needs an engine (an object with run(requests) or stream(requests))")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    samples, problems = collect_samples(cfg)
+    reports: dict[str, dict] = {}
+    samples, problems = collect_samples(cfg, reports)
     if not samples:
         raise ValueError(f"no evaluation samples ({len(problems)} problems: {problems[:3]})")
     models = resolve_models(cfg)
@@ -122,5 +128,6 @@ def evaluate(cfg: EvalConfig, engine=None) -> EvalResult:
     result = compare(scores, baseline="base" if "base" in scores else None)
     result["model_dirs"] = {k: str(v) for k, v in models.items()}
     result["problems"] = problems
+    result["benchmarks"] = reports
     comparison_path = atomic_write_text(out / "comparison.json", json.dumps(result, indent=2))
     return EvalResult(result, comparison_path, paths, problems)

@@ -22,9 +22,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from PIL import Image
 from pydantic import BaseModel, Field
 
+from pipeline.ingest.images import web_image_bytes
 from pipeline.io.atomic import atomic_write_bytes, atomic_write_text
 from schemas import QARow, Reject, RejectReason
 
@@ -47,10 +47,7 @@ class ImageStore:
 
     def add(self, source: str) -> tuple[str, int, int]:
         if source not in self._seen:
-            data = Path(source).read_bytes()
-            with Image.open(Path(source)) as img:
-                width, height = img.size
-            ext = (Path(source).suffix.lower().lstrip(".") or "png").replace("jpeg", "jpg")
+            data, ext, width, height = web_image_bytes(Path(source))  # 16-bit/CMYK/alpha -> 8-bit RGB PNG
             rel = f"images/{hashlib.sha256(data).hexdigest()}.{ext}"
             if not (self.root / rel).exists():
                 atomic_write_bytes(self.root / rel, data)

@@ -1,4 +1,5 @@
-"""Ingest: JATS/PMC XML, M3LLM JSON and LLaVA-Med JSON -> Article, Figure and Reject shards.
+"""Ingest: JATS/PMC XML (plain or in PMC OA .tar.gz archives), M3LLM JSON and LLaVA-Med JSON ->
+Article, Figure and Reject shards.
 
 Library entry point: `run_ingest(input_dir, out_dir, config) -> IngestResult` (no Prefect here).
 """
@@ -12,10 +13,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from pipeline.ingest.archives import apply_file_list, archive_sha256, is_archive, parse_archive
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.discover import InputFile, discover
 from pipeline.ingest.errors import IngestError, InputFolderError
 from pipeline.ingest.figures import ParsedFile, reject
+from pipeline.ingest.filelists import file_lists
 from pipeline.ingest.jats import parse_jats
 from pipeline.ingest.llava_med import parse_llava_med
 from pipeline.ingest.m3llm import parse_m3llm
@@ -48,10 +51,15 @@ class IngestResult(BaseModel):
     rewritten_shards: list[str] = Field(default_factory=list, description="existing figures shards rewritten")
 
 
-def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: IngestConfig) -> ParsedFile:
+def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: IngestConfig,
+                out_dir: Path | None = None) -> ParsedFile:
     suffix = f.path.suffix.lower()
+    if is_archive(f.rel):
+        return parse_archive(f.path, f.rel, out_dir or input_root, sha, config, file_lists(input_root))
     if suffix in (".xml", ".nxml"):
-        return parse_jats(f.path, f.rel, input_root, sha, config)
+        parsed = parse_jats(f.path, f.rel, input_root, sha, config)
+        apply_file_list(parsed, file_lists(input_root), f.rel, f.path.parent.name + ".tar.gz")
+        return parsed
     records, rejects = load_records(f.path, f.rel)
     out = ParsedFile(rejects=rejects)
     fmt = config.format if config.format != "auto" else detect_format(r for _, r in records)
@@ -69,6 +77,8 @@ def _read(f: InputFile, config: IngestConfig) -> bytes:
         raise IngestError(RejectReason.PATH_OUTSIDE_INPUT, f"{f.rel}: symlink to a file outside the input folder")
     try:
         size = f.path.stat().st_size
+        if is_archive(f.rel):
+            return b""  # archives are streamed by parse_archive and hashed in blocks, never loaded whole
         if size > config.max_file_bytes:
             raise IngestError(RejectReason.INPUT_UNREADABLE, f"{f.rel}: {size} bytes exceeds the limit of {config.max_file_bytes}")
         return f.path.read_bytes()
@@ -125,7 +135,7 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
     for f in files:
         try:
             data, err = _read(f, config), None
-            sha = hashlib.sha256(data).hexdigest()
+            sha = archive_sha256(f.path) if is_archive(f.rel) else hashlib.sha256(data).hexdigest()
         except IngestError as exc:
             data, err, sha = None, exc, f"unreadable:{exc.reason}"
         old = manifest.files.get(f.rel)
@@ -159,7 +169,7 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
             parsed = ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
         else:
             try:
-                parsed = _parse_file(f, data, sha, input_dir, config)
+                parsed = _parse_file(f, data, sha, input_dir, config, out_dir)
             except IngestError as exc:
                 parsed = ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
             except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run

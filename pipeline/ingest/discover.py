@@ -1,4 +1,5 @@
-"""Find the input documents under the input folder, in a deterministic order (sorted relative path)."""
+"""Find the input documents under the input folder, in a deterministic order (sorted relative path).
+PMC OA archives (.tar.gz, .tgz, .tar) count as JATS documents."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pipeline.ingest.paths import is_inside
 
 XML_SUFFIXES = {".xml", ".nxml"}
 JSON_SUFFIXES = {".json", ".jsonl"}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,13 @@ def discover(input_dir: Path, fmt: str = "auto", exclude: Path | None = None) ->
                              and (excluded is None or (here / d).resolve() != excluded))
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or path.suffix.lower() not in wanted:
+            archive = name.lower().endswith(ARCHIVE_SUFFIXES) and wanted & XML_SUFFIXES
+            if name.startswith(".") or (path.suffix.lower() not in wanted and not archive):
                 continue
             rel = path.relative_to(input_dir).as_posix()
             found.append(InputFile(path=path, rel=rel, escapes=not is_inside(path, root)))
     found.sort(key=lambda f: f.rel)
     if not found:
-        kinds = ", ".join(sorted(wanted))
+        kinds = ", ".join(sorted(wanted) + (list(ARCHIVE_SUFFIXES) if wanted & XML_SUFFIXES else []))
         raise InputFolderError(f"no input files ({kinds}) found under {input_dir}")
     return found

@@ -154,10 +154,17 @@ def _best_rendition(fig: etree._Element, base: Path, root_dir: Path, config: Ing
 
 def parse_jats(path: Path, rel: str, input_root: Path, sha256: str, config: IngestConfig) -> ParsedFile:
     """Parse one JATS file; raises IngestError when the whole file is unusable."""
-    data = path.read_bytes()
+    return parse_jats_bytes(path.read_bytes(), rel, path.parent, input_root, sha256, config)
+
+
+def parse_jats_bytes(data: bytes, rel: str, base: Path, input_root: Path, sha256: str, config: IngestConfig,
+                     source: str | None = None) -> ParsedFile:
+    """Parse JATS held in memory; image hrefs resolve against `base` (inside `input_root`). `rel` names
+    the document in rejects; `source` (default `rel`) is the rows' source_path, e.g. the archive."""
+    source = source or rel
     root = parse_xml(data, rel).getroot()
     doi, pmcid = _article_ids(root)
-    article_id = pmcid or doi or re.sub(r"\.(n?xml)$", "", rel)
+    article_id = pmcid or doi or re.sub(r"\.(n?xml)$", "", rel.rpartition(":")[2])
     title_el = root.find(".//article-meta/title-group/article-title")
     abstract_el = next((a for a in root.iterfind(".//article-meta/abstract") if a.get("abstract-type") not in ("graphical", "teaser")), None)
     title = _text(title_el) if title_el is not None else None
@@ -185,7 +192,6 @@ def parse_jats(path: Path, rel: str, input_root: Path, sha256: str, config: Inge
                 for fid in cited:
                     if text and text not in mentions[fid]:
                         mentions[fid].append(text)
-    base = path.parent
     pending: list[tuple[dict, Path | None]] = []
     seen: set[str] = set()
     for i, fig in enumerate(figs):
@@ -208,7 +214,7 @@ def parse_jats(path: Path, rel: str, input_root: Path, sha256: str, config: Inge
         best = _best_rendition(fig, base, input_root, config, figure_id, article_id, out.rejects)
         fields = dict(figure_id=figure_id, article_id=article_id, label=label, caption=caption,
                       sub_captions=split_subcaptions(caption, strong), mentions=mentions.get(fig.get("id") or "", []),
-                      license=license_, source_format=SourceFormat.JATS, source_path=rel, article_title=title)
+                      license=license_, source_format=SourceFormat.JATS, source_path=source, article_title=title)
         pending.append((fields, best))
     any_resolved = any(best is not None for _, best in pending)
     for fields, best in pending:
@@ -226,7 +232,7 @@ def parse_jats(path: Path, rel: str, input_root: Path, sha256: str, config: Inge
                                   width=image.width, height=image.height, panels=image.panels, has_image=image.has_image))
     out.articles.append(Article(
         article_id=article_id, title=title, abstract=_text(abstract_el) if abstract_el is not None else None,
-        license=license_, doi=doi, pmcid=pmcid, source_format=SourceFormat.JATS, source_path=rel,
+        license=license_, doi=doi, pmcid=pmcid, source_format=SourceFormat.JATS, source_path=source,
         source_sha256=sha256, figure_ids=[f.figure_id for f in out.figures],
         has_images=any(f.has_image for f in out.figures),
     ))

@@ -1,28 +1,38 @@
-"""M3LLM-style pre-extracted figure records with YOLO sub-figure boxes and a confidence CSV.
+"""M3LLM-style pre-extracted figure records with YOLO sub-figure boxes and a sub-figure CSV, read in
+M3LLM's own repository layout.
 
 Record keys (first present wins):
   image        image, image_path, img_path, image_file, file_name, filename, path
   caption      caption, fig_caption, figure_caption, text
-  mentions     inline_context, inline_contexts, context, in_text_mention, mentions, inline_references, paragraphs
+  mentions     references (M3LLM's inline text), inline_context, inline_contexts, context,
+               in_text_mention, mentions, inline_references, paragraphs
   article id   article_id, pmcid, pmc_id, pmid, doc_id, paper_id; else the image name before "_"
   figure key   figure_id, fig_id, id, fig_label, label; else the image stem
   label        fig_label, figure_label, label
   boxes file   label_file, labels, yolo (optional path to the YOLO .txt)
-YOLO label file: one sub-figure per line, "class cx cy w h [confidence]", normalised to 0-1. Found
-(in order) at the record's label_file, <image dir>/<stem>.txt, <image dir>/labels/<stem>.txt,
-<json dir>/labels/<stem>.txt, or <image dir>/../labels/<stem>.txt.
-Confidence CSV: header with a file column (filename, file, image, subfigure, name) and a probability
-column (probability, prob, confidence, score); the file of sub-figure i (0-based line index in the
-YOLO file) is "<image stem>_<i>" with any extension. Sub-figures below IngestConfig.panel_threshold
-are dropped; sub-figures missing from the CSV keep the YOLO confidence (or 1.0). The CSV is
-IngestConfig.subfigure_csv, or every CSV with such a header beside the JSON file.
-When no box survives, the built-in panel detection runs instead.
+
+Images: the record's path relative to the JSON (or its images/, figures/), else by file name in
+M3LLM's compound folders `compound/group_<N>/` or `mm_image_files/compound/group_<N>/` under the
+image root (IngestConfig.image_root, default the JSON's folder).
+YOLO label file `<image name without extension>.txt`, one sub-figure per line "class cx cy w h
+[confidence]" normalised to 0-1; looked up at the record's label_file, beside the image, in
+labels/ beside the image or JSON, in ../labels/, and in the YOLO run folders `predict/labels/`,
+`predict<N>/labels/` (also under `subfig_bounding_boxes/` and `runs/detect/`) of the labels root
+(IngestConfig.labels_root, default the JSON's folder); the first hit wins, predict before predict2.
+Sub-figure CSV (`filename,prob`, M3LLM's classifier output): sub-figure i (0-based line of the YOLO
+file) of image `PMC222_gr2.jpg` is the row `PMC222_gr2.jpg_<i>.jpg`. When a CSV is in use, a
+sub-figure is kept only if its row exists with prob >= IngestConfig.panel_threshold, so a figure
+whose sub-figures are all below the threshold or absent from the CSV has no supplied boxes (as in
+M3LLM). Without any CSV, boxes are kept when their YOLO confidence (default 1.0) passes the
+threshold. The CSV is IngestConfig.subfigure_csv, or every CSV with such a header beside the JSON.
+When no supplied box survives, the built-in panel detection runs (unless detect_panels is off).
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline.ingest.config import IngestConfig
@@ -40,19 +50,22 @@ SPEC = RecordSpec(
     source_format=SourceFormat.M3LLM,
     image=("image", "image_path", "img_path", "image_file", "file_name", "filename", "path"),
     caption=("caption", "fig_caption", "figure_caption", "text"),
-    mentions=("inline_context", "inline_contexts", "context", "in_text_mention", "mentions", "inline_references", "paragraphs"),
+    mentions=("references", "inline_context", "inline_contexts", "context", "in_text_mention", "mentions",
+              "inline_references", "paragraphs"),
     article_id=("article_id", "pmcid", "pmc_id", "pmid", "doc_id", "paper_id"),
     figure_key=("figure_id", "fig_id", "id", "fig_label", "label"),
     label=("fig_label", "figure_label", "label"),
 )
 LABEL_FILE_KEYS = ("label_file", "labels", "yolo")
 CSV_FILE_COLS = ("filename", "file", "image", "subfigure", "name")
-CSV_PROB_COLS = ("probability", "prob", "confidence", "score")
-_SUBFIG = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)$")
+CSV_PROB_COLS = ("prob", "probability", "confidence", "score")
+COMPOUND_DIRS = ("compound", "mm_image_files/compound")
+RUN_PARENTS = ("", "subfig_bounding_boxes", "runs/detect")
+_SUBFIG = re.compile(r"^(?P<image>.+)_(?P<index>\d+)\.[A-Za-z0-9]+$")  # PMC222_gr2.jpg_1.jpg
 
 
 def read_confidences(csv_path: Path) -> dict[tuple[str, int], float] | None:
-    """{(image stem, sub-figure index): probability}, or None when the CSV lacks the columns."""
+    """{(compound image file name, sub-figure index): probability}; None when the CSV lacks the columns."""
     with open(csv_path, newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.DictReader(fh)
         cols = {c.strip().lower(): c for c in reader.fieldnames or []}
@@ -62,35 +75,73 @@ def read_confidences(csv_path: Path) -> dict[tuple[str, int], float] | None:
             return None
         out: dict[tuple[str, int], float] = {}
         for row in reader:
-            name = Path((row.get(fcol) or "").strip()).stem
+            name = Path((row.get(fcol) or "").strip().replace("\\", "/")).name
             m = _SUBFIG.match(name)
             try:
                 prob = float(row.get(pcol) or "")
             except ValueError:
                 continue
             if m:
-                out[(m.group("stem"), int(m.group("index")))] = prob
+                out[(m.group("image"), int(m.group("index")))] = prob
         return out
 
 
-def _confidences_for(path: Path, input_root: Path, config: IngestConfig) -> dict[tuple[str, int], float]:
+def _confidences_for(path: Path, input_root: Path, config: IngestConfig) -> dict[tuple[str, int], float] | None:
+    """Merged CSV probabilities, or None when no sub-figure CSV is in use at all."""
     files = [config.subfigure_csv] if config.subfigure_csv else sorted(path.parent.glob("*.csv"))
-    merged: dict[tuple[str, int], float] = {}
+    merged: dict[tuple[str, int], float] | None = None
     for f in files:
         if f is None or not Path(f).is_file() or (config.subfigure_csv is None and not is_inside(Path(f), input_root)):
             continue
-        merged.update(read_confidences(Path(f)) or {})
+        found = read_confidences(Path(f))
+        if found is not None:
+            merged = {**(merged or {}), **found}
     return merged
 
 
-def _label_file(image: Path, record: dict, json_dir: Path, input_root: Path) -> Path | None:
+def _run_dirs(root: Path) -> list[Path]:
+    """YOLO `predict*/labels` folders under root, in M3LLM's order: predict, predict1, predict2, ..."""
+    return _run_dirs_cached(str(root))
+
+
+@lru_cache(maxsize=64)
+def _run_dirs_cached(root: str) -> list[Path]:
+    found = []
+    for parent in RUN_PARENTS:
+        base = Path(root) / parent if parent else Path(root)
+        if not base.is_dir():
+            continue
+        runs = [d for d in base.glob("predict*") if (d / "labels").is_dir() and re.fullmatch(r"predict\d*", d.name)]
+        found += [d / "labels" for d in sorted(runs, key=lambda d: int(d.name[7:] or 0))]
+    return found
+
+
+def _label_file(image: Path, record: dict, json_dir: Path, input_root: Path, labels_root: Path) -> Path | None:
     explicit = pick(record, LABEL_FILE_KEYS)
     if isinstance(explicit, str):
         return resolve_href(explicit, json_dir, input_root)
+    name = f"{image.stem}.txt"
     for base in (image.parent, image.parent / "labels", json_dir / "labels", image.parent.parent / "labels"):
-        cand = base / f"{image.stem}.txt"
+        cand = base / name
         if cand.is_file() and is_inside(cand, input_root):
             return cand
+    for base in _run_dirs(labels_root):
+        if (base / name).is_file() and is_inside(base / name, labels_root):
+            return base / name
+    return None
+
+
+def find_compound_image(href: str, image_root: Path) -> Path | None:
+    """M3LLM keeps compound figures in group folders: <root>/[mm_image_files/]compound/group_<N>/<name>."""
+    name = Path(href.replace("\\", "/")).name
+    if not name or name in (".", ".."):
+        return None
+    for sub in COMPOUND_DIRS:
+        groups = sorted((image_root / sub).glob("group_*"), key=lambda d: (len(d.name), d.name))
+        for group in groups:
+            cand = group / name
+            if cand.is_file() and is_inside(cand, image_root):
+                return cand.resolve()
     return None
 
 
@@ -121,10 +172,12 @@ def parse_yolo(text: str, size: tuple[int, int]) -> tuple[list[tuple[float, floa
 def parse_m3llm(records: list[tuple[str, dict]], path: Path, rel: str, input_root: Path, sha256: str,
                 config: IngestConfig, out: ParsedFile) -> ParsedFile:
     confidences = _confidences_for(path, input_root, config)
+    image_root = Path(config.image_root).resolve() if config.image_root else path.parent
+    labels_root = Path(config.labels_root).resolve() if config.labels_root else path.parent
 
     def supplied(image: Path, record: dict, parsed: ParsedFile, article_id: str, figure_id: str) -> list[Panel] | None:
         try:
-            label_path = _label_file(image, record, path.parent, input_root)
+            label_path = _label_file(image, record, path.parent, input_root, labels_root)
         except IngestError as exc:
             parsed.rejects.append(reject(str(pick(record, LABEL_FILE_KEYS)), exc.reason, f"{figure_id}: {exc.detail}",
                                          article_id=article_id, figure_id=figure_id))
@@ -140,10 +193,13 @@ def parse_m3llm(records: list[tuple[str, dict]], path: Path, rel: str, input_roo
         for i, box in enumerate(boxes):
             if box is None:
                 continue
-            prob = confidences.get((image.stem, i), box[4])
-            if prob >= config.panel_threshold:
+            prob = box[4] if confidences is None else confidences.get((image.name, i))
+            if prob is not None and prob >= config.panel_threshold:
                 kept.append((*box[:4], prob))
         panels = boxes_to_panels(kept, size, PanelSource.SUPPLIED, "yolo")
         return panels or None
 
-    return build_from_records(records, path, rel, input_root, sha256, config, SPEC, out, supplied)
+    def locate(href: str) -> Path | None:
+        return find_compound_image(href, image_root)
+
+    return build_from_records(records, path, rel, input_root, sha256, config, SPEC, out, supplied, locate)

@@ -17,6 +17,7 @@ from schemas.figure import Article, Figure, Panel, SourceFormat
 from schemas.reject import RejectReason
 
 SuppliedPanels = Callable[[Path, dict, ParsedFile, str, str], list[Panel] | None]
+LocateImage = Callable[[str], Path | None]  # a format's own image folders, tried after the usual ones
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _resolve_image(href: str, json_dir: Path, input_root: Path, spec: RecordSpec
 
 def build_from_records(records: list[tuple[str, dict]], path: Path, rel: str, input_root: Path, sha256: str,
                        config: IngestConfig, spec: RecordSpec, out: ParsedFile,
-                       supplied_panels: SuppliedPanels | None = None) -> ParsedFile:
+                       supplied_panels: SuppliedPanels | None = None, locate: LocateImage | None = None) -> ParsedFile:
     articles: dict[str, dict] = {}
     seen: set[str] = set()
     for item, rec in records:
@@ -89,6 +90,8 @@ def build_from_records(records: list[tuple[str, dict]], path: Path, rel: str, in
         if image_href:
             try:
                 image_path = _resolve_image(image_href, path.parent, input_root, spec)
+                if image_path is None and locate is not None:
+                    image_path = locate(image_href)
             except IngestError as exc:
                 image_path = None
                 out.rejects.append(reject(item, exc.reason, f"{figure_id}: {exc.detail}", article_id=article_id, figure_id=figure_id))

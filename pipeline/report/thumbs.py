@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from pipeline.ingest.images import to_rgb
 from schemas import Box
 
 PANEL_COLOUR = (40, 110, 220)  # every detected/supplied panel
@@ -32,11 +33,7 @@ def _open(path: Path) -> Image.Image:
         raise ThumbError(f"image {path} does not exist") from exc
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ThumbError(f"image {path} cannot be decoded: {exc}") from exc
-    if img.mode in ("RGBA", "LA", "P"):
-        rgba = img.convert("RGBA")
-        img = Image.new("RGB", rgba.size, "white")
-        img.paste(rgba, mask=rgba.getchannel("A"))
-    return img.convert("RGB")
+    return to_rgb(img)  # 16-bit scaled, alpha on white: the same pixels ingest and the exports see
 
 
 def norm_box(box: Box, width: int, height: int) -> Box:

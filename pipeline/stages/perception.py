@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
 from pipeline.engine.types import ChatResult
+from pipeline.ingest.images import to_rgb
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
 from pipeline.stages.common import ModelOptions, clip, figure_reject, provenance, result_reject, scrub_echoes
 from pipeline.vision.crops import CropError, crop, save_content_addressed
@@ -74,7 +75,7 @@ class PerceptionStage(Stage):
                 continue
             try:
                 with Image.open(fig.image_path) as opened:
-                    img = opened.convert("RGB")
+                    img = to_rgb(opened)  # 16-bit, CMYK, alpha: scaled/composited, not clipped
             except FileNotFoundError:
                 yield figure_reject(self.name, fig, fig.figure_id, RejectReason.IMAGE_MISSING,
                                     f"figure {fig.figure_id}: image {fig.image_path} no longer exists")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from pipeline.ingest.images import to_rgb
 from pipeline.train.data import IMAGE_PLACEHOLDER, Sample
 
 IGNORE = -100
@@ -34,7 +35,7 @@ def open_images(sample: Sample) -> list[Image.Image]:
     out = []
     for path in sample.images:
         with Image.open(path) as im:
-            out.append(im.convert("RGB"))
+            out.append(to_rgb(im))  # 16-bit scaled, not clipped: what the exports wrote
     return out
 
 

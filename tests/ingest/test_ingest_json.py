@@ -42,7 +42,9 @@ def m3llm_folder(tmp_path: Path) -> Path:
     # YOLO boxes for F1 next to the image; for F2 in labels/ (three boxes, one low-confidence in the CSV)
     write(src / "images" / "PMC111_F1.txt", "0 0.25 0.5 0.4 0.8 0.85\n0 0.75 0.5 0.4 0.8 0.9\n")
     write(src / "labels" / "PMC111_F2.txt", "0 0.75 0.5 0.4 0.8\n0 0.25 0.5 0.4 0.8\n0 0.5 0.1 0.1 0.1\nnot a box\n")
-    write(src / "subfig_confidence.csv", "filename,probability\nPMC111_F2_0.jpg,0.95\nPMC111_F2_1.jpg,0.91\nPMC111_F2_2.jpg,0.20\n")
+    # M3LLM names sub-figure i of image X "X_<i>.jpg"
+    write(src / "subfig_confidence.csv", "filename,prob\nPMC111_F1.png_0.jpg,0.85\nPMC111_F1.png_1.jpg,0.9\n"
+          "PMC111_F2.png_0.jpg,0.95\nPMC111_F2.png_1.jpg,0.91\nPMC111_F2.png_2.jpg,0.20\n")
     records = [
         {"image": "images/PMC111_F1.png", "caption": "Two conditions. (A) Control. (B) Treated.", "pmcid": "PMC111",
          "fig_label": "Figure 1", "inline_context": ["As shown in Figure 1A, the control was flat."], "title": "A test article"},
