@@ -103,7 +103,7 @@ class BuildReport(BaseModel):
         for k in self.keep:
             gates = ", ".join(f"{g}: {n}" for g, n in k["rejected_by_gate"].items()) or "-"
             lines.append(f"| {k['task']} | {k['generated']} | {gates} | {k['kept']} | {_pct(k['keep_rate'])} |")
-        return [*lines, ""]
+        return [*lines, "", SPLIT_NOTE, ""]
 
     def to_markdown(self) -> str:
         lines = [
@@ -131,6 +131,11 @@ class BuildReport(BaseModel):
                 lines.append(f"- **{s.name}**: {reasons}")
                 lines += [f"  - {_one_line(d)}" for d in s.reject_examples]
         return "\n".join(lines) + "\n"
+
+
+SPLIT_NOTE = ("Train/eval split by article (all rows of an article on one side, chosen by a hash of its id): "
+              "InternVL training meta `export/internvl/meta.json` (train only), eval meta "
+              "`export/internvl/meta_eval.json`; paths relative to that folder.")
 
 
 def _pct(rate: float | None) -> str:

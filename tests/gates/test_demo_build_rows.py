@@ -12,6 +12,7 @@ from defects import defects
 from fakes.careless_model import fault_for, responder_for, truncate_cut_answers
 from fakes.openai_server import FakeOpenAIServer
 
+from pipeline.build_report import BuildReport
 from pipeline.deleak import DeleakConfig
 from pipeline.engine import ModelRole, build_engine, load_settings
 from pipeline.finalize import run_finalize
@@ -71,3 +72,8 @@ def test_keep_rate_is_the_headline(demo_build: Path) -> None:
         assert dropped >= 0
     text_qa = next(t for t in stats["tasks"] if t["task"] == "text_qa")
     assert {"generic", "echo"} & set(text_qa["rejected_by_gate"])
+    report = BuildReport(out_dir=str(demo_build))
+    report.add_keep_rates(demo_build)
+    markdown = report.to_markdown()
+    assert f"**Kept {stats['total_final']} of {generated} generated rows" in markdown and "`fake-model`" in markdown
+    assert "meta_eval.json" in markdown
