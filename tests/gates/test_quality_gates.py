@@ -90,18 +90,21 @@ def test_context_gate() -> None:
 def test_grounded_gate_uses_the_figure_support() -> None:
     support = {"f": CAPTION + "\nPerception: a red and blue grid of coloured cells.\nKnowledge: CTSZ is a cathepsin."}
     rows = [
-        make_qa("text_qa/f/0", answer="Higher CTSZ in tumours, clearest in blood cancers.", context=""),
+        make_qa("text_qa/f/0", answer="Higher CTSZ in tumours, clearest in blood cancers.", context=CAPTION),
+        # text-only and de-leaked: the caption held the answer, the shown context does not
+        make_qa("text_qa/f/2", answer="Higher CTSZ in tumours, clearest in blood cancers.",
+                context="This figure comes from a biomedical study.", context_original=CAPTION),
         make_qa("compound_qa/f/0", answer="A grid of coloured cells.", image_paths=["x.png"]),
-        make_qa("text_qa/f/1", answer="Doubled survival in elderly patients after therapy."),
+        make_qa("text_qa/f/1", answer="Doubled survival in elderly patients after therapy.", context=CAPTION),
         make_qa("mcq_selection/f/0", options=["Image-1", "Image-2"], answer_letter="A", answer="A. Image-1"),
         make_qa("bbox_qa/f/0", answer="Panel A is left of Panel B.").model_copy(
             update={"provenance": Provenance(method=Method.GEOMETRY, backend="none")}),
     ]
     assert verdicts(GroundedGate(support), rows) == {
-        "text_qa/f/0": None, "compound_qa/f/0": None, "text_qa/f/1": RejectReason.ANSWER_UNGROUNDED,
-        "mcq_selection/f/0": None, "bbox_qa/f/0": None,
+        "text_qa/f/0": None, "text_qa/f/2": RejectReason.ANSWER_UNGROUNDED, "compound_qa/f/0": None,
+        "text_qa/f/1": RejectReason.ANSWER_UNGROUNDED, "mcq_selection/f/0": None, "bbox_qa/f/0": None,
     }
-    assert GroundedGate({}).check(rows[0]) is not None  # without support nothing grounds it
+    assert GroundedGate({}).check(rows[2]) is not None  # an image row without support: nothing grounds it
 
 
 def test_dedup_drops_the_same_qa_across_tasks_of_one_figure() -> None:
