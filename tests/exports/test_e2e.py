@@ -64,6 +64,12 @@ def responder_for(server: FakeOpenAIServer):
     def respond(body: dict, record) -> str:
         name = (record.template or "").split("/")[0]
         text = _user_text(body)
+        if name == "multi_panel_qa":  # a comparison naming the images, answered from their captions
+            shown = re.findall(r"^(Image-\d+): (.*)$", text, re.M)[:2]
+            if len(shown) == 2:
+                (a, ca), (b, cb) = shown
+                return json.dumps({"question": f"How does what {a} shows differ from {b}?",
+                                   "answer": f"{a}: {' '.join(ca.split()[:8])}; {b}: {' '.join(cb.split()[:8])}"})
         if name in ("text_qa", "compound_qa", "single_panel_qa", "multi_panel_qa"):
             focus = re.search(r"Write one question about \"?(.+?)\"? that", text)
             source = _line(text, "Caption") or _line(text, "Image caption") or _line(text, "Image-1") or "the figure"
