@@ -26,7 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from support import responder_for, settings  # noqa: E402
 
-from pipeline.accounting import build_balance  # noqa: E402
+from pipeline.build.accounting import build_balance  # noqa: E402
 from pipeline.build import BuildConfig, run_build  # noqa: E402
 from pipeline.ingest.config import IngestConfig  # noqa: E402
 

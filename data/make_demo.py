@@ -99,9 +99,10 @@ def compose(panels: list[Image.Image], cols: int, letters: bool = True) -> Image
         r, c = divmod(i, cols)
         x, y = GUTTER + c * (w + GUTTER), GUTTER + r * (h + GUTTER)
         canvas.paste(panel.resize(PANEL), (x, y))
-        if letters:
-            fill = "white" if np.asarray(panel.convert("L")).mean() < 128 else "black"
-            draw.text((x + 6, y + 4), chr(65 + i), fill=fill, font=_font(18))
+        if letters:  # on a plain tag, as journals print them, so the letter stands clear of the image
+            dark = np.asarray(panel.convert("L")).mean() < 128
+            draw.rectangle((x, y, x + 30, y + 30), fill="black" if dark else "white")
+            draw.text((x + 8, y + 5), chr(65 + i), fill="white" if dark else "black", font=_font(18))
     return canvas
 
 

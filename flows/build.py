@@ -33,18 +33,18 @@ from pipeline.build import (
     BuildConfig,
     BuildContext,
     GlobalStep,
+    check_shard,
     engine_for,
     finish_report,
     make_context,
     run_ingest_step,
     run_shard,
     run_step,
-    shard_is_current,
     stage_plan,
     stage_report,
     step_plan,
 )
-from pipeline.build_report import BuildReport, StepReport
+from pipeline.build.report import BuildReport, StepReport
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
 from pipeline.stages.base import Stage
@@ -100,11 +100,9 @@ def ingest_task(config: BuildConfig) -> StepReport:
       task_run_name="{stage.name}/{shard}", retry_condition_fn=_retry_unless_stopping)
 def stage_shard_task(stage: Stage, ctx: BuildContext, shard: str):
     # Retrying is safe: outputs and markers are written atomically, answers come back from the cache.
-    engine = engine_for(ctx.config)
-    if shard_is_current(stage, ctx, shard):
-        outcome = run_shard(stage, ctx, shard, engine)  # reads the marker's counts, no model call
+    outcome = run_shard(stage, ctx, shard, engine_for(ctx.config))  # one marker check inside
+    if outcome.skipped:  # found current here (e.g. on a retry): the marker's counts, no model call
         return Completed(data=outcome, name="Skipped", message="inputs, templates and models unchanged")
-    outcome = run_shard(stage, ctx, shard, engine)
     get_run_logger().info(
         "%s %s: %d rows, %d rejects, %d model calls, %d cache hits, %.1f s", stage.name, shard,
         outcome.rows, outcome.rejects, outcome.model_calls, outcome.cache_hits, outcome.seconds)
@@ -134,8 +132,9 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         for stage in stage_plan(config):  # stages in dependency order; shards of one stage in parallel
             # Up-to-date shards are settled here from their markers, without a task run each: on an
             # unchanged rerun the per-task API round trips would otherwise be most of the wall time.
-            todo = [s for s in ctx.shards if not shard_is_current(stage, ctx, s)]
-            done = {s: run_shard(stage, ctx, s, engine) for s in ctx.shards if s not in todo}
+            checked = {s: check_shard(stage, ctx, s) for s in ctx.shards}  # one marker check each
+            done = {s: o for s, o in checked.items() if o is not None}
+            todo = [s for s in ctx.shards if s not in done]
             futures = stage_shard_task.map(stage=unmapped(stage), ctx=unmapped(ctx), shard=todo)
             done.update((s, f.result()) for s, f in zip(todo, futures))
             outcomes = [events.shard(done[s]) for s in ctx.shards]
@@ -145,7 +144,7 @@ def build_dataset(config: BuildConfig) -> BuildReport:
             steps.append(report)
         for step in step_plan(config):
             steps.append(events.step(global_step_task(step, ctx)))
-        report = finish_report(ctx, steps, engine, time.perf_counter() - start)
+        report = finish_report(ctx, steps, time.perf_counter() - start)
         events.run(report)
         publish_artifacts(report, config)
         return report

@@ -22,7 +22,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from pipeline.build import BuildConfig
-from pipeline.build_report import BuildReport, StepReport
+from pipeline.build.report import BuildReport, StepReport
 
 EVENT_LOGGER = "pmc_instruct.build"
 PREFECT_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")

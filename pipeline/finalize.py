@@ -26,7 +26,7 @@ from pipeline.gates import (
 from pipeline.gates.base import Gate
 from pipeline.gates.judge import JudgeConfig, JudgeGate
 from pipeline.io.parquet import list_shards, read_table, write_rows
-from pipeline.stats import DatasetStats, compute_stats, write_stats
+from pipeline.report.stats import DatasetStats, compute_stats, write_stats
 from schemas import QARow, Reject, RejectReason
 
 

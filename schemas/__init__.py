@@ -1,7 +1,18 @@
 """Row models: the single source of truth for every table, its Arrow schema and model output JSON schema."""
 
 from schemas.arrow import SCHEMA_VERSION, arrow_schema
-from schemas.figure import Article, Box, Figure, Panel, PanelSource, SourceFormat, SubCaption
+from schemas.figure import (
+    Article,
+    Box,
+    Figure,
+    LabelSource,
+    PairOutcome,
+    Pairing,
+    Panel,
+    PanelSource,
+    SourceFormat,
+    SubCaption,
+)
 from schemas.provenance import Method, Provenance
 from schemas.qa import QARow, Turn
 from schemas.reject import Reject, RejectReason
@@ -27,7 +38,10 @@ __all__ = [
     "KnowledgeOutput",
     "KnowledgeRow",
     "KnowledgeTerm",
+    "LabelSource",
     "Method",
+    "PairOutcome",
+    "Pairing",
     "Panel",
     "PanelSource",
     "PerceptionOutput",

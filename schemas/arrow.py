@@ -16,7 +16,7 @@ from functools import cache
 import pyarrow as pa
 from pydantic import BaseModel
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: panels carry printed_label, label_confidence, label_source
 METADATA_VERSION_KEY = b"pmc_instruct.schema_version"
 METADATA_MODEL_KEY = b"pmc_instruct.row_model"
 

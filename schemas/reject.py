@@ -29,6 +29,8 @@ class RejectReason(StrEnum):
     MODEL_UNPARSEABLE = "model-unparseable"  # output never validated against the schema
     MISSING_INPUT = "missing-input"  # an upstream row this stage needs is absent
     NO_PANELS = "no-panels"  # a panel task on a figure with too few panels
+    UNLABELLED_PANEL = "unlabelled-panel"  # a task needs the panel's printed letter and none was read
+    LETTERS_DISAGREE = "letters-disagree"  # printed panel letters and caption letters do not match
     # quality gates
     SCHEMA_INVALID = "schema-invalid"
     GEOMETRY_MISMATCH = "geometry-mismatch"

@@ -24,6 +24,7 @@ from schemas import (
     ImageFacts,
     KnowledgeRow,
     KnowledgeTerm,
+    LabelSource,
     Method,
     Panel,
     PanelSource,
@@ -47,7 +48,9 @@ LAYOUTS = {  # rows x columns of the panel grid, per figure index
 TOPICS = ["tumour growth", "gene expression", "cell counts", "bone density", "protein levels", "blood flow"]
 
 
-def grid_panels(width: int, height: int, rows: int, cols: int) -> list[Panel]:
+def grid_panels(width: int, height: int, rows: int, cols: int, lettered: bool = True) -> list[Panel]:
+    """A rows x cols grid; `lettered` panels carry supplied letters (these tests stand in for the
+    ingest that read them), otherwise reading-order names that must never pair with a sub-caption."""
     panels = []
     for r in range(rows):
         for c in range(cols):
@@ -55,12 +58,14 @@ def grid_panels(width: int, height: int, rows: int, cols: int) -> list[Panel]:
             box = Box(x0=c * width / cols, y0=r * height / rows, x1=(c + 1) * width / cols, y1=(r + 1) * height / rows)
             norm = Box(x0=box.x0 / width, y0=box.y0 / height, x1=box.x1 / width, y1=box.y1 / height)
             source = PanelSource.WHOLE if rows * cols == 1 else PanelSource.DETECTED
-            panels.append(Panel(label=label, box=box, box_norm=norm, confidence=0.9, source=source, method="grid"))
+            letters = {"printed_label": label, "label_confidence": 1.0, "label_source": LabelSource.SUPPLIED} if lettered else {}
+            panels.append(Panel(label=label, box=box, box_norm=norm, confidence=0.9, source=source, method="grid", **letters))
     return panels
 
 
 def build_upstream(
-    out: Path, images_dir: Path, *, copies: int = 1, shard: int = 0, layouts: dict[int, tuple[int, int]] | None = None
+    out: Path, images_dir: Path, *, copies: int = 1, shard: int = 0, layouts: dict[int, tuple[int, int]] | None = None,
+    lettered: bool = True,
 ) -> list[Figure]:
     """Write figures/summaries/knowledge/perception shard `shard` under `out` and the crops."""
     images = sorted(images_dir.glob("*.png"))
@@ -70,7 +75,7 @@ def build_upstream(
             with Image.open(path) as opened:
                 img = opened.convert("RGB")
             rows, cols = (layouts or LAYOUTS)[i % len(layouts or LAYOUTS)]
-            panels = grid_panels(img.width, img.height, rows, cols)
+            panels = grid_panels(img.width, img.height, rows, cols, lettered)
             article = f"{path.stem.split('-')[0]}-{copy}"
             fig_id = f"{article}/{path.stem}"
             topic = TOPICS[(i + copy) % len(TOPICS)]

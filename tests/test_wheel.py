@@ -21,8 +21,13 @@ def test_wheel_ships_prompts_and_templates_and_an_install_loads_them(tmp_path):
     # Build from a copy: setuptools builds in the source tree, and a build/ left there by an earlier
     # build could supply files the current configuration no longer ships.
     src = tmp_path / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "out", "*.egg-info", "__pycache__", ".pytest_cache", "node_modules"))
+    skip = shutil.ignore_patterns(".git", ".venv", "out", "*.egg-info", "__pycache__", ".pytest_cache", "node_modules")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        # setuptools' build/ at the top only: pipeline/build/ is a package
+        return set(skip(folder, names)) | ({"build"} if Path(folder) == REPO else set())
+
+    shutil.copytree(REPO, src, ignore=ignore)
     # --no-build-isolation: build with this venv's setuptools (tests never reach the network).
     subprocess.run([*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "whl")],
                    check=True, cwd=tmp_path)

@@ -34,7 +34,7 @@ from pipeline.gates import load_support  # noqa: E402
 from pipeline.generators import GenerationConfig  # noqa: E402
 from pipeline.ingest import run_ingest  # noqa: E402
 from pipeline.io.parquet import list_shards, read_all  # noqa: E402
-from pipeline.qa_plan import qa_stages  # noqa: E402
+from pipeline.build import qa_stages  # noqa: E402
 from pipeline.stages.knowledge import KnowledgeStage  # noqa: E402
 from pipeline.stages.perception import PerceptionStage  # noqa: E402
 from pipeline.stages.runner import figure_shards, run_stage_shard  # noqa: E402

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from pipeline.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
+        from pipeline.report.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
 
         if not out_dir.is_dir():
             typer.echo(f"error: output folder {out_dir} does not exist or is not a folder", err=True)

@@ -26,7 +26,7 @@ def _rows(counts: dict[str, int], prefix: str) -> int:
 
 
 def list_table(out: Path) -> Table:
-    from pipeline.versions import load_version, missing_objects, version_names
+    from pipeline.build.versions import load_version, missing_objects, version_names
 
     table = Table(title=f"dataset versions: {out}", title_justify="left")
     heads = ("version", "created UTC", "figures", "summ.", "know.", "perc.", "qa", "final", "rej.", "commit")
@@ -45,7 +45,7 @@ def list_table(out: Path) -> Table:
 
 
 def show_version(out: Path, name: str) -> None:
-    from pipeline.versions import load_version
+    from pipeline.build.versions import load_version
 
     m = load_version(out, name)
     console.print(f"[bold]{m.version}[/] created {m.created}; previous: {m.previous or '-'}; code: {_code(m.code)}")
@@ -74,7 +74,7 @@ def versions(
     to: Annotated[Optional[Path], typer.Option("--to", help="new folder for --restore", file_okay=False)] = None,
 ) -> None:
     """List the dataset versions of OUT; show one, its snapshot paths, or restore it into a folder."""
-    from pipeline.versions import load_version, restore_version, version_names
+    from pipeline.build.versions import load_version, restore_version, version_names
 
     if (restore is None) != (to is None):
         raise typer.BadParameter("--restore VERSION and --to DIR go together")

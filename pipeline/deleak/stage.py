@@ -24,10 +24,12 @@ from typing import Any
 from pipeline.deleak.config import DeleakConfig
 from pipeline.deleak.leakage import LeakageScorer
 from pipeline.deleak.redact import redact, unreadable
-from pipeline.engine.types import ChatResult, Sampling
+from pipeline.engine.types import ChatResult
 from pipeline.generators.conversation import rerender, strip_placeholders
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from pipeline.stages.common import provenance, rule_provenance
 from schemas import Method, Provenance, QARow, Reject
+from schemas.generation import DeleakOutput
 
 TEMPLATE = "deleak_context"
 REDACT_TEMPLATE = "deleak.redact"
@@ -36,6 +38,7 @@ SCORER_ID = "all-MiniLM-L6-v2"
 
 class DeleakStage(Stage):
     row_model = QARow
+    output_model = DeleakOutput
     templates = (TEMPLATE,)
 
     def __init__(
@@ -58,12 +61,15 @@ class DeleakStage(Stage):
     def settings_fingerprint(self) -> dict[str, Any]:
         return {"task": self.task, "scorer": SCORER_ID, **self.config.model_dump()}
 
+    def row_key(self, row: QARow) -> str:
+        return row.qa_id
+
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         wanted = {f.figure_id for f in inputs.figures}  # honours a build's figure selection
         rows = [r for r in inputs.table(f"qa/{self.task}", QARow) if r.figure_id in wanted]
         scores = self.scorer.score_many([(r.context, r.answer) for r in rows])
         tpl = self.template(TEMPLATE)
-        sampling = Sampling(temperature=self.config.temperature, max_tokens=self.config.max_tokens, seed=self.config.seed)
+        sampling = self.config.sampling()
         for row, leak in zip(rows, scores, strict=True):
             request = None
             if row.context.strip() and leak.score >= self.config.threshold:
@@ -81,19 +87,18 @@ class DeleakStage(Stage):
         rewrite = strip_placeholders(" ".join((rewrite or "").split()))
         if rewrite and len(rewrite.split()) >= self.config.min_rewrite_words:
             score = self.scorer.score(rewrite, row.answer).score
-            provenance = result.provenance.model_copy(update={"method": Method.TEXT_MODEL})
-            candidates.append((score, rewrite, provenance))
+            candidates.append((score, rewrite, provenance(result, Method.TEXT_MODEL)))
         if min(c[0] for c in candidates) >= before:  # no usable rewrite, or it still leaks as much
             redacted = redact(row.context, row.answer, self.config.redact_drop_share)
             score = self.scorer.score(redacted, row.answer).score if redacted else 0.0
             candidates.append(
-                (score, redacted, Provenance(method=Method.RULE, backend="none", template_name=REDACT_TEMPLATE, template_version="1"))
+                (score, redacted, rule_provenance(REDACT_TEMPLATE, self.version))
             )
         # lowest leakage wins; on a tie the earlier candidate (original, then rewrite) is kept
-        after, context, provenance = min(candidates, key=lambda c: c[0])
+        after, context, source = min(candidates, key=lambda c: c[0])
         if unreadable(context):  # masks, not text: show no context (a text-only row is then gated out)
             context, after = "", 0.0
-        return [self._final(row, context, before, after, provenance)]
+        return [self._final(row, context, before, after, source)]
 
     @staticmethod
     def _final(row: QARow, context: str, before: float, after: float, provenance: Provenance | None) -> QARow:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.provenance import Provenance
+
+if TYPE_CHECKING:
+    from pipeline.engine.backend import Backend
+    from pipeline.engine.stats import EngineStats
 
 
 class ChatMessage(BaseModel):
@@ -66,7 +70,19 @@ class ChatResult(BaseModel):
 
 
 class Engine(Protocol):
-    """What stages use. Implementations bound concurrency, cache, retry and never raise per item."""
+    """What stages and the build use. Implementations bound concurrency, cache, retry and never
+    raise per item."""
+
+    @property
+    def backends(self) -> Mapping[str, Backend | None]:
+        """The backend per role ("text", "vision"); None where a role has none. Its model id enters
+        the stages' config hashes."""
+        ...
+
+    @property
+    def stats(self) -> EngineStats:
+        """Counters since the engine was built (a snapshot)."""
+        ...
 
     def stream(self, requests: Iterable[ChatRequest]) -> AsyncIterator[ChatResult]:
         """Yield one result per request, in completion order."""
@@ -74,4 +90,8 @@ class Engine(Protocol):
 
     def run(self, requests: Iterable[ChatRequest]) -> list[ChatResult]:
         """Blocking helper: all results, in request order."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the backends' clients and the response cache."""
         ...

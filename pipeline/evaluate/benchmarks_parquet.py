@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.evaluate.benchmarks import BenchmarkError, BenchmarkRead, closed_or_open, vqa_sample
+from pipeline.evaluate.benchmark_common import BenchmarkError, BenchmarkRead, closed_or_open, vqa_sample
 from pipeline.train.data import Sample
 
 BATCH = 256

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import BenchmarkError, BenchmarkRead, closed_or_open, first_existing, find_image, read_json, vqa_sample
+from pipeline.evaluate.benchmark_common import BenchmarkError, BenchmarkRead, closed_or_open, first_existing, find_image, read_json, vqa_sample
 
 ANNOTATIONS = ("qas/test/test_qa.json", "qas/test/test_qa.pkl", "test/test_qa.json", "test/test_qa.pkl",
                "test_qa.json", "test_qa.pkl", "test.json", "*test*.json", "qas/test_vqa.pkl")

@@ -11,7 +11,7 @@ import csv
 import re
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import BenchmarkError, BenchmarkRead, first_existing, find_image
+from pipeline.evaluate.benchmark_common import BenchmarkError, BenchmarkRead, first_existing, find_image
 from pipeline.train.data import Sample
 
 _CHOICE_PREFIX = re.compile(r"^\s*[A-D]\s*[:.)]\s*")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.evaluate.benchmarks import BenchmarkError, BenchmarkRead, closed_or_open, first_existing, find_image, read_json, vqa_sample
+from pipeline.evaluate.benchmark_common import BenchmarkError, BenchmarkRead, closed_or_open, first_existing, find_image, read_json, vqa_sample
 
 NOT_QUESTIONS = {"imgid2idx.json", "trainset.json", "train.json", "validate.json", "val.json"}
 

@@ -9,17 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
-
 from pipeline.engine.types import ChatRequest, ChatResult, Sampling
 from pipeline.prompts import load_template
+from schemas.evaluation import JudgeVerdict
 
 JUDGE_TEMPLATE = "judge_answer"
-
-
-class JudgeVerdict(BaseModel):
-    score: int = Field(ge=1, le=5, description="1 = wrong ... 5 = same meaning as the reference")
-    reason: str = Field("", max_length=400)
 
 
 def _collect(engine, requests: list[ChatRequest]) -> list[ChatResult]:

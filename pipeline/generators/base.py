@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline.engine.types import ChatRequest, ChatResult, ErrorKind, Sampling
-from pipeline.generators.config import GenerationConfig
+from pipeline.engine.types import ChatRequest, ChatResult
+from pipeline.generators.config import GenerationConfig, TaskSettings
 from pipeline.generators.conversation import conversation_for, strip_placeholders
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
+from pipeline.stages.common import clip, figure_reject, provenance, result_reject
 from schemas import (
     Figure,
     KnowledgeRow,
@@ -85,15 +85,11 @@ def seeded_rng(*parts: Any) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def clip(text: str | None, limit: int) -> str:
-    text = re.sub(r"\s+", " ", text or "").strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 class Generator(Stage):
     task: ClassVar[str]
     prompt: ClassVar[str | None] = None  # name of the prompt template under prompts/
     max_tokens_cap: ClassVar[int | None] = None  # outputs known to be short (a question, a phrase)
+    settings_model: ClassVar[type[TaskSettings]] = TaskSettings  # this task's own knobs (none by default)
     input_tables = ("figures", "summaries", "knowledge", "perception")
     row_model = QARow
 
@@ -106,12 +102,14 @@ class Generator(Stage):
 
     def __init__(self, config: GenerationConfig | None = None, prompts_dir: Path | None = None) -> None:
         self.config = config or GenerationConfig()
+        self.settings = self.config.settings_for(self.task, self.settings_model)
         self.prompts_dir = prompts_dir
         # generator requests go to the vision role only when images are attached
         self.roles = ("vision",) if self.config.send_images else ("text",)
 
     def settings_fingerprint(self) -> dict[str, Any]:
-        return self.config.fingerprint(self.task)
+        """Shared settings, this task's count and this task's own settings: nothing of other tasks."""
+        return {**self.config.fingerprint(self.task), "task": self.settings.model_dump()}
 
     @property
     def count(self) -> int:
@@ -141,11 +139,7 @@ class Generator(Stage):
             key,
             images=images if send else None,
             role="vision" if send else "text",
-            sampling=Sampling(
-                temperature=self.config.temperature,
-                max_tokens=min(self.config.max_tokens, self.max_tokens_cap or self.config.max_tokens),
-                seed=self.config.seed,
-            ),
+            sampling=self.config.sampling(self.max_tokens_cap),
             **variables,
         )
 
@@ -156,31 +150,16 @@ class Generator(Stage):
         return clip(value, self.config.max_context_chars) if self.config.include_context else ""
 
     def reject(self, key: str, figure: Figure, reason: RejectReason, detail: str, raw: str | None = None) -> Reject:
-        return Reject(
-            item=key,
-            stage=self.name,
-            reason=reason,
-            detail=detail,
-            article_id=figure.article_id,
-            figure_id=figure.figure_id,
-            raw=raw,
-        )
+        return figure_reject(self.name, figure, key, reason, detail, raw)
 
     # ---- finishing --------------------------------------------------------------------------
     def failed(self, item: WorkItem, figure: Figure, result: ChatResult | None) -> Reject | None:
         """A Reject when the model gave nothing usable, else None."""
-        if result is None:
-            return self.reject(item.key, figure, RejectReason.MODEL_ERROR, f"{item.key}: no model result came back")
-        if not result.ok:
-            reason = (
-                RejectReason.MODEL_UNPARSEABLE if result.error_kind is ErrorKind.UNPARSEABLE else RejectReason.MODEL_ERROR
-            )
-            return self.reject(item.key, figure, reason, f"{item.key}: {result.error}", raw=result.text)
-        return None
+        return result_reject(self.name, item, figure, result)
 
     def model_provenance(self, result: ChatResult, request: ChatRequest | None) -> Provenance:
         method = Method.VISION_MODEL if request is not None and request.role == "vision" else Method.TEXT_MODEL
-        return result.provenance.model_copy(update={"method": method})
+        return provenance(result, method)
 
     def clean_question(self, text: str | None) -> str | None:
         """Whitespace-normalised question ending in '?', or None when it is not a usable question."""
@@ -203,6 +182,9 @@ class Generator(Stage):
         if problem:
             return self.reject(item.key, figure, RejectReason.MODEL_UNPARSEABLE, f"{item.key}: {problem}", raw=result.text)
         return question, answer
+
+    def row_key(self, row: QARow) -> str:
+        return row.qa_id
 
     def make_row(self, figure: Figure, qa_id: str, *, question: str, answer: str, provenance: Provenance, **fields: Any) -> QARow:
         context = strip_placeholders(fields.pop("context", ""))

@@ -13,12 +13,17 @@ import itertools
 import re
 from collections.abc import Iterable
 
+from pydantic import Field
+
 from pipeline.engine.types import ChatResult
 from pipeline.generators.base import FigureBundle, Generator, ShardPlan
+from pipeline.generators.config import TaskSettings
 from pipeline.generators.registry import register
 from pipeline.geometry import internvl_ref, relation
 from pipeline.stages.base import WorkItem
-from schemas import Method, Panel, Provenance, QARow, Reject, RejectReason
+from pipeline.stages.common import provenance, rule_provenance
+from schemas import Method, Panel, QARow, Reject, RejectReason
+from schemas.generation import QuestionOutput
 
 RULE_TEMPLATE = "bbox_qa.rule"
 RELATION_WORDS = re.compile(r"\b(left|right|above|below|under|beneath|same row|same column|top|bottom)\b", re.I)
@@ -40,19 +45,28 @@ def ground(question: str, a: Panel, b: Panel) -> str:
     return question
 
 
+class BBoxSettings(TaskSettings):
+    tolerance: float = Field(0.05, ge=0.0, le=0.5, description="same row/column tolerance, fraction of image")
+    use_model: bool = Field(True, description="let the model phrase the question (geometry gives the answer)")
+
+
 @register
 class BBoxQA(Generator):
     task = "bbox_qa"
     prompt = "bbox_qa"
+    output_model = QuestionOutput
+    settings_model = BBoxSettings
+    settings: BBoxSettings
     max_tokens_cap = 64
 
     def pairs(self, bundle: FigureBundle) -> list[tuple[Panel, Panel]]:
-        """Up to `count` distinct panel pairs with a usable (non-coincident) relation, seeded order."""
-        panels = bundle.figure.panels
+        """Up to `count` distinct panel pairs with a usable (non-coincident) relation, seeded order.
+        Only panels whose letter is printed on the figure: the question names panels by letter."""
+        panels = [p for p in bundle.figure.panels if p.letter]
         rng = self.rng(bundle.figure.figure_id)
         candidates = [
             (a, b) for a, b in itertools.combinations(panels, 2)
-            if not relation(a.box_norm, b.box_norm, self.config.bbox_tolerance).coincident
+            if not relation(a.box_norm, b.box_norm, self.settings.tolerance).coincident
         ]
         rng.shuffle(candidates)
         return [(a, b) if rng.random() < 0.5 else (b, a) for a, b in candidates[: self.count]]
@@ -63,6 +77,13 @@ class BBoxQA(Generator):
             yield self.reject(self.qa_id(fig, 0), fig, RejectReason.IMAGE_MISSING, f"{fig.figure_id}: the figure has no image")
             return
         pairs = self.pairs(bundle)
+        if not pairs and sum(1 for p in fig.panels if p.letter) < 2 <= len(fig.panels):
+            yield self.reject(
+                self.qa_id(fig, 0), fig, RejectReason.UNLABELLED_PANEL,
+                f"{fig.figure_id}: {len(fig.panels)} panels but fewer than 2 carry a printed letter; "
+                "panels are not named by guessed letters",
+            )
+            return
         if not pairs:
             yield self.reject(
                 self.qa_id(fig, 0),
@@ -74,7 +95,7 @@ class BBoxQA(Generator):
         for n, (a, b) in enumerate(pairs):
             key = self.qa_id(fig, n)
             request = None
-            if self.config.bbox_use_model:
+            if self.settings.use_model:
                 request = self.request(key, images=[fig.image_path], panel_a=panel_name(a), panel_b=panel_name(b))
             yield WorkItem(key, request, context=(bundle, a, b))
 
@@ -91,19 +112,14 @@ class BBoxQA(Generator):
     def finish(self, item: WorkItem, result: ChatResult | None) -> list[QARow] | Reject:
         bundle, a, b = item.context
         fig = bundle.figure
-        rel = relation(a.box_norm, b.box_norm, self.config.bbox_tolerance)
+        rel = relation(a.box_norm, b.box_norm, self.settings.tolerance)
         phrased = self.usable_phrasing(result, a, b) if item.request is not None else None
         if phrased is not None:
-            provenance = result.provenance.model_copy(update={"method": Method.GEOMETRY})
+            source = provenance(result, Method.GEOMETRY)
         else:
             phrased = rule_question(panel_name(a), panel_name(b))
-            provenance = Provenance(
-                method=Method.GEOMETRY,
-                backend="none",
-                template_name=RULE_TEMPLATE,
-                template_version="1",
-                attempts=result.provenance.attempts if result is not None else 0,
-            )
+            attempts = result.provenance.attempts if result is not None else 0
+            source = rule_provenance(RULE_TEMPLATE, self.version, Method.GEOMETRY, attempts)
         return [
             self.make_row(
                 fig,
@@ -114,6 +130,6 @@ class BBoxQA(Generator):
                 panel_labels=[a.label, b.label],
                 boxes=[a.box_norm, b.box_norm],
                 relation=rel.code,
-                provenance=provenance,
+                provenance=source,
             )
         ]

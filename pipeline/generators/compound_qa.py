@@ -4,27 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
+from pipeline.generators.config import TaskSettings
 from pipeline.generators.registry import register
 from schemas import RejectReason
+from schemas.generation import QAPairOutput
 
 GENERIC_FOCUS = ["how the panels relate to each other", "what the figure as a whole shows", "the comparison the figure makes"]
+
+
+class CompoundSettings(TaskSettings):
+    min_panels: int = Field(2, ge=1, description="figures with fewer panels get no compound question")
 
 
 @register
 class CompoundQA(ModelQAGenerator):
     task = "compound_qa"
     prompt = "compound_qa"
+    output_model = QAPairOutput
+    settings_model = CompoundSettings
+    settings: CompoundSettings
 
     def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
         fig = bundle.figure
         if not fig.has_image or not fig.image_path:
             return RejectReason.IMAGE_MISSING, "the figure has no image"
-        if len(fig.panels) < self.config.compound_min_panels:
+        if len(fig.panels) < self.settings.min_panels:
             return (
                 RejectReason.NO_PANELS,
-                f"{len(fig.panels)} panel(s), compound_qa needs {self.config.compound_min_panels}",
+                f"{len(fig.panels)} panel(s), compound_qa needs {self.settings.min_panels}",
             )
         if bundle.summary is None:
             return RejectReason.MISSING_INPUT, "no stage 1 summary for this figure"

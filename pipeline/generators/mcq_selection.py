@@ -13,13 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pydantic import Field
+
 from pipeline.engine.types import ChatResult
-from pipeline.generators.base import FigureBundle, Generator, ShardPlan, clip
+from pipeline.generators.base import FigureBundle, Generator, ShardPlan
+from pipeline.generators.config import TaskSettings
 from pipeline.generators.conversation import LETTERS, mcq_answer
 from pipeline.generators.registry import register
 from pipeline.generators.shuffle import balanced_slot
 from pipeline.stages.base import WorkItem
-from schemas import Method, Provenance, QARow, Reject, RejectReason
+from pipeline.stages.common import clip, rule_provenance
+from schemas import QARow, Reject, RejectReason
+from schemas.generation import PanelTargetOutput
 
 RULE_TEMPLATE = "mcq_selection.rule"
 MAX_PHRASE_WORDS = 16
@@ -39,10 +44,17 @@ def lower_first(phrase: str) -> str:
     return phrase
 
 
+class MCQSettings(TaskSettings):
+    options: int = Field(4, ge=2, le=8, description="images offered per question (one right, the rest distractors)")
+
+
 @register
 class MCQSelection(Generator):
     task = "mcq_selection"
     prompt = "mcq_selection"
+    output_model = PanelTargetOutput
+    settings_model = MCQSettings
+    settings: MCQSettings
     max_tokens_cap = 48
 
     @staticmethod
@@ -79,7 +91,7 @@ class MCQSelection(Generator):
     def plan_figure(self, bundle: FigureBundle, shard: ShardPlan) -> Iterable[WorkItem | Reject]:
         fig = bundle.figure
         labels = bundle.panels_with_crops()
-        n_opt = self.config.mcq_options
+        n_opt = self.settings.options
         if not labels:
             yield self.reject(self.qa_id(fig, 0), fig, RejectReason.NO_PANELS, f"{fig.figure_id}: no panel crops from stage 3")
             return
@@ -122,10 +134,11 @@ class MCQSelection(Generator):
         if phrase is not None:
             provenance = self.model_provenance(result, item.request)
         else:
+            # the sub-caption only when paired by the printed letter; else what stage 3 saw in the crop
             phrase = rule_phrase(fig.sub_caption(target) or "") or rule_phrase(bundle.panel_perception[target].description)
             if not phrase:
                 return self.reject(item.key, fig, RejectReason.MISSING_INPUT, f"{item.key}: panel {target} has no text to describe it")
-            provenance = Provenance(method=Method.RULE, backend="none", template_name=RULE_TEMPLATE, template_version="1")
+            provenance = rule_provenance(RULE_TEMPLATE, self.version)
         options = [f"Image-{i}" for i in range(1, len(images) + 1)]
         letter = LETTERS[slot]
         return [

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
+from pipeline.generators.config import TaskSettings
 from pipeline.generators.registry import register
 from schemas import RejectReason
+from schemas.generation import QAPairOutput
+
+
+class MultiPanelSettings(TaskSettings):
+    max_panels: int = Field(3, ge=2, le=3, description="panel crops per question: 2 up to this")
 
 
 @register
 class MultiPanelQA(ModelQAGenerator):
     task = "multi_panel_qa"
     prompt = "multi_panel_qa"
+    output_model = QAPairOutput
+    settings_model = MultiPanelSettings
+    settings: MultiPanelSettings
 
     def choose(self, bundle: FigureBundle, n: int) -> list[str]:
         labels = bundle.panels_with_crops()
         rng = self.rng(bundle.figure.figure_id, n)
-        k = rng.randint(2, min(self.config.multi_panel_max, len(labels)))
+        k = rng.randint(2, min(self.settings.max_panels, len(labels)))
         picked = set(rng.sample(labels, k))
         return [lbl for lbl in labels if lbl in picked]  # keep reading order
 

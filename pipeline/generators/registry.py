@@ -27,10 +27,9 @@ def register(cls: type[Generator]) -> type[Generator]:
 
 
 def discover() -> dict[str, type[Generator]]:
-    import pipeline.generators as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    # the modules beside this one (not `import pipeline.generators`: the package imports this module)
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{info.name}")
     return dict(_REGISTRY)
 
 
@@ -48,5 +47,9 @@ def get_generator(task: str, config: GenerationConfig | None = None, prompts_dir
 def build_generators(
     config: GenerationConfig | None = None, tasks: list[str] | None = None, prompts_dir: Path | None = None
 ) -> list[Generator]:
-    """One stage per task (all registered tasks when `tasks` is None), in name order."""
+    """One stage per task (all registered tasks when `tasks` is None), in name order. Settings for a
+    task no generator claims are an error (a misspelt task name would otherwise be ignored)."""
+    unknown = sorted(set(config.task_settings if config else ()) - set(discover()))
+    if unknown:
+        raise ValueError(f"task_settings for unknown tasks {unknown}; known: {generator_names()}")
     return [get_generator(t, config, prompts_dir) for t in (tasks or generator_names())]

@@ -8,14 +8,24 @@ from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
 from schemas import RejectReason
+from schemas.generation import QAPairOutput
 
 GENERIC_FOCUS = ["what the image shows", "the type of image or plot"]
+WHOLE_CAPTION = "(caption of the whole figure; which part describes this panel is not known) "
+
+
+def panel_caption(fig, label: str) -> str:
+    """The panel's own sub-caption when paired by its printed letter; otherwise the whole caption,
+    marked as such so that no sub-caption is claimed for the crop."""
+    text = fig.sub_caption(label)
+    return text if text is not None else WHOLE_CAPTION + fig.caption
 
 
 @register
 class SinglePanelQA(ModelQAGenerator):
     task = "single_panel_qa"
     prompt = "single_panel_qa"
+    output_model = QAPairOutput
 
     def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
         if not bundle.panels_with_crops():
@@ -37,7 +47,7 @@ class SinglePanelQA(ModelQAGenerator):
         request = self.request(
             key,
             images=[perc.image_path],
-            sub_caption=self.text(fig.sub_caption(label) or fig.caption),
+            sub_caption=self.text(panel_caption(fig, label)),
             description=self.text(perc.description),
             observations=self.text("; ".join(perc.observations)),
             focus=topics[(n // len(labels)) % len(topics)],
@@ -49,7 +59,7 @@ class SinglePanelQA(ModelQAGenerator):
         panel = next((p for p in fig.panels if p.label == label), None)
         return {
             "image_paths": [bundle.panel_perception[label].image_path],
-            "context": self.context_text(fig.sub_caption(label) or fig.caption),
+            "context": self.context_text(fig.sub_caption(label) or fig.caption),  # context: text around the image
             "panel_labels": [label],
             "boxes": [panel.box_norm] if panel else [],
         }

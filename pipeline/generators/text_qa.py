@@ -8,6 +8,7 @@ from pipeline.engine.types import ChatRequest
 from pipeline.generators.base import FigureBundle, ModelQAGenerator
 from pipeline.generators.registry import register
 from schemas import RejectReason
+from schemas.generation import QAPairOutput
 
 GENERIC_FOCUS = ["the main finding", "the method or technique used", "the purpose of the experiment"]
 
@@ -27,6 +28,7 @@ def focuses(bundle: FigureBundle) -> list[str]:
 class TextQA(ModelQAGenerator):
     task = "text_qa"
     prompt = "text_qa"
+    output_model = QAPairOutput
 
     def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
         if bundle.summary is None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.errors import IngestError
 from pipeline.ingest.images import load_image
-from pipeline.panels import detect_panels, whole_panel
+from pipeline.ingest.grounding import ground_panels, letter_panels
+from pipeline.ingest.panels import whole_panel
 from schemas.figure import Article, Figure, Panel
 from schemas.reject import Reject, RejectReason
 
@@ -62,10 +63,10 @@ def check_caption(caption: str, item: str, figure_id: str, article_id: str, conf
 def attach_image(path: Path, config: IngestConfig, supplied: list[Panel] | None = None) -> ImageFields:
     """Load `path` safely and compute its panels; raises IngestError when the image is unusable."""
     info = load_image(path, max_pixels=config.max_pixels, decode=True)
-    if supplied:
-        panels = supplied
+    if supplied:  # supplied boxes (YOLO files) get the letters printed at their corners
+        panels = letter_panels(info.image, supplied) if config.detect_panels and info.image is not None else supplied
     elif config.detect_panels and info.image is not None:
-        panels = detect_panels(info.image)
+        panels = ground_panels(info.image)
     else:
         panels = [whole_panel((info.width, info.height))]
     note = f"converted from {info.converted_from} to RGB" if info.converted_from else None

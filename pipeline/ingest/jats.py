@@ -15,7 +15,7 @@ from pipeline.ingest.figures import ImageFields, ParsedFile, check_caption, imag
 from pipeline.ingest.images import read_size
 from pipeline.ingest.paths import resolve_href
 from pipeline.ingest.xml_safety import parse_xml
-from pipeline.subcaptions import split_subcaptions
+from pipeline.ingest.subcaptions import split_subcaptions
 from schemas.figure import Article, Figure, SourceFormat
 from schemas.reject import RejectReason
 

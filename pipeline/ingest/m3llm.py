@@ -42,7 +42,7 @@ from pipeline.ingest.images import read_size
 from pipeline.ingest.paths import is_inside, resolve_href
 from pipeline.ingest.record_build import RecordSpec, build_from_records
 from pipeline.ingest.records import pick
-from pipeline.panels import boxes_to_panels
+from pipeline.ingest.panels import boxes_to_panels
 from schemas.figure import Panel, PanelSource, SourceFormat
 from schemas.reject import RejectReason
 

@@ -12,7 +12,7 @@ from pipeline.ingest.errors import IngestError
 from pipeline.ingest.figures import ImageFields, ParsedFile, check_caption, image_or_reject, reject, slug
 from pipeline.ingest.paths import resolve_href
 from pipeline.ingest.records import as_texts, pick
-from pipeline.subcaptions import split_subcaptions
+from pipeline.ingest.subcaptions import split_subcaptions
 from schemas.figure import Article, Figure, Panel, SourceFormat
 from schemas.reject import RejectReason
 

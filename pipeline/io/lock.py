@@ -28,7 +28,7 @@ from pipeline.io.layout import check_layout
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "writer.lock"
-# Temp siblings made by pipeline.io.atomic (mkstemp: 8 random [a-z0-9_]) and pipeline.versions (a pid).
+# Temp siblings made by pipeline.io.atomic (mkstemp: 8 random [a-z0-9_]) and pipeline.build.versions (a pid).
 _TEMP_RE = re.compile(r"^\..+\.(?:[a-z0-9_]{8}|\d+)\.tmp$")
 
 

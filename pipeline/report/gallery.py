@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.report.thumbs import INPUT_SIDE, ThumbError, norm_box, thumbnail
-from schemas import Box, Figure, Provenance, QARow
+from schemas import Box, Figure, Panel, Provenance, QARow
 
 
 @dataclass
@@ -75,13 +75,20 @@ def provenance_view(label: str, p: Provenance) -> ProvenanceView:
     return ProvenanceView(label, str(p.method), p.model_id or "none", template, p.cache_hit, p.backend)
 
 
+def shown_label(panel: Panel) -> str:
+    """What the gallery draws on a panel box: the label as printed on the figure, or the
+    reading-order name with "?" (a name for the crop, never paired with a sub-caption)."""
+    return panel.printed_label if panel.letter else f"{panel.label}?"
+
+
 def _highlights(row: QARow, figure: Figure) -> list[tuple[str, Box]]:
     size = (figure.width or 1, figure.height or 1)
+    names = {p.label: shown_label(p) for p in figure.panels}
     if row.boxes:
         labels = row.panel_labels if len(row.panel_labels) == len(row.boxes) else [""] * len(row.boxes)
-        return [(label, norm_box(b, *size)) for label, b in zip(labels, row.boxes, strict=True)]
+        return [(names.get(label, label), norm_box(b, *size)) for label, b in zip(labels, row.boxes, strict=True)]
     wanted = set(row.panel_labels)
-    return [(p.label, p.box_norm) for p in figure.panels if p.label in wanted]
+    return [(shown_label(p), p.box_norm) for p in figure.panels if p.label in wanted]
 
 
 def _figure_image(row: QARow, figure: Figure | None, out_dir: Path) -> Image | None:
@@ -92,7 +99,7 @@ def _figure_image(row: QARow, figure: Figure | None, out_dir: Path) -> Image | N
     highlights = _highlights(row, figure)
     hl_labels = {label for label, _ in highlights}
     # Highlighted panels are drawn once, in the highlight colour.
-    panels = [(p.label, p.box_norm) for p in figure.panels if p.label not in hl_labels]
+    panels = [(shown_label(p), p.box_norm) for p in figure.panels if shown_label(p) not in hl_labels]
     caption = f"{figure.label or figure.figure_id}: {len(figure.panels)} panel(s)"
     try:
         uri = thumbnail(_resolve(figure.image_path, out_dir), panels, highlights)

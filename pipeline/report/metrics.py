@@ -1,6 +1,6 @@
 """The numbers behind the report, as pure functions so each can be checked by hand.
 
-Per task counts, rejects, leakage means, MCQ letters and duplicate rates come from pipeline.stats
+Per task counts, rejects, leakage means, MCQ letters and duplicate rates come from pipeline.report.stats
 (shared with `pmc-instruct stats` and stats.json); this module adds what the page needs beyond them:
 row counts of every stage, distributions (histograms, lengths, modalities) and small reshapes.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.report.load import QA_STAGES, ReportData, Table
-from pipeline.stats import DatasetStats
+from pipeline.report.stats import DatasetStats
 from schemas import QARow, SummaryRow
 
 
@@ -55,7 +55,7 @@ def stage_counts(data: ReportData) -> list[StageCount]:
 
 
 def reject_rows(stats: DatasetStats) -> list[tuple[str, str, int]]:
-    """(stage, reason, count) from pipeline.stats, most frequent first, ties by stage then reason."""
+    """(stage, reason, count) from pipeline.report.stats, most frequent first, ties by stage then reason."""
     rows = [(stage, reason, n) for stage, reasons in stats.rejects_by_stage.items() for reason, n in reasons.items()]
     return sorted(rows, key=lambda x: (-x[2], x[0], x[1]))
 
@@ -98,7 +98,7 @@ def offered_letters(rows: Iterable[QARow]) -> set[str]:
 
 
 def letter_distribution(counts: dict[str, int], offered: Iterable[str]) -> dict[str, int]:
-    """Correct-letter counts (from pipeline.stats) completed with zeros for offered letters."""
+    """Correct-letter counts (from pipeline.report.stats) completed with zeros for offered letters."""
     letters = set(counts) | set(offered)
     return {letter: counts.get(letter, 0) for letter in sorted(letters)}
 

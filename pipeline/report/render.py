@@ -12,7 +12,7 @@ from pipeline.io.layout import LayoutMismatch, read_marker
 from pipeline.report import metrics, sections
 from pipeline.report.load import load_report_data
 from pipeline.report.thumbs import HIGHLIGHT_COLOUR, PANEL_COLOUR
-from pipeline.stats import DatasetStats, compute_stats
+from pipeline.report.stats import DatasetStats, compute_stats
 
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_NAME = "report.html"
@@ -47,6 +47,7 @@ def build_context(out_dir: Path, max_examples_per_task: int = 6) -> dict:
         "rejects": sections.rejects(data, stats, stats_error),
         "leakage": sections.leakage(data, stats),
         "letters": sections.letters(data, stats, stats_error),
+        "panels": sections.panels(stats, stats_error),
         "lengths": sections.lengths(data),
         "modalities": sections.modalities(data),
         "gallery": sections.gallery(data, max_examples_per_task),

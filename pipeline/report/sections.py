@@ -2,7 +2,7 @@
 
 Every section has a `note` (None when it has content): the reason it is empty, such as a stage
 that has not run yet, so a partial build renders as a page of explanations rather than an error.
-Per task numbers come from pipeline.stats (`stats` is None when they could not be computed).
+Per task numbers come from pipeline.report.stats (`stats` is None when they could not be computed).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pipeline.report import metrics, plots
 from pipeline.report.gallery import examples
 from pipeline.report.load import ReportData, Table
-from pipeline.stats import DatasetStats
+from pipeline.report.stats import DatasetStats
 from schemas import QARow
 
 LEAKAGE_BINS = 10
@@ -24,7 +24,7 @@ def tasks(data: ReportData, stats: DatasetStats | None, stats_error: str | None)
         return {"note": f"per task statistics unavailable: {stats_error}"}
     rows = []
     for t in stats.tasks:
-        # pipeline.stats counts a missing table as 0 rows; the page says "not built yet" instead.
+        # pipeline.report.stats counts a missing table as 0 rows; the page says "not built yet" instead.
         built = {s: t.task in data.tasks and data.qa[s][t.task].built for s in ("qa", "deleaked", "final")}
         rows.append({
             "task": t.task,
@@ -61,7 +61,7 @@ def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
 
 
 def _leakage_table(data: ReportData, task: str) -> Table[QARow]:
-    # The same rows pipeline.stats averages: final when built, else deleaked.
+    # The same rows pipeline.report.stats averages: final when built, else deleaked.
     final = data.qa["final"][task]
     return final if final.built else data.qa["deleaked"][task]
 
@@ -103,6 +103,17 @@ def letters(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
         return {"note": "no multiple-choice rows in final/ (none has an answer letter)"}
     all_letters = sorted({letter for d in dists.values() for letter in d})
     return {"note": None, "letters": all_letters, "dists": dists, "plot": plots.grouped_letters(dists)}
+
+
+def panels(stats: DatasetStats | None, stats_error: str | None) -> dict:
+    """Share of compound figures grounded on printed letters, and per-panel pairing outcomes."""
+    if stats is None:
+        return {"note": f"panel statistics unavailable: {stats_error}"}
+    st = stats.panels
+    if not st.compound_figures:
+        return {"note": "no compound figures in figures/ (not ingested yet, or every figure is a single panel)"}
+    share = f"{100 * st.grounded_share:.1f}%" if st.grounded_share is not None else "-"
+    return {"note": None, "stats": st, "share": share}
 
 
 def lengths(data: ReportData) -> dict:

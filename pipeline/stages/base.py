@@ -9,8 +9,6 @@ This split keeps prompt building, parsing and the concurrency/caching machinery 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,8 +19,9 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from pipeline.engine.types import ChatRequest, ChatResult
+from pipeline.io.hashing import json_sha256
 from pipeline.io.parquet import read_rows
-from pipeline.prompts import PromptTemplate, load_template
+from pipeline.prompts import PromptTemplate, TemplateError, load_template
 from schemas import Figure, Reject
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,15 +73,25 @@ class Stage(ABC):
     """Subclasses set the class attributes and implement `plan` and `finish`."""
 
     name: ClassVar[str]  # stage name used in rejects and state markers, e.g. "summary"
+    # Code version: raise it when a change to this stage's code (a rule, a parser, a redactor) changes
+    # its output. It enters the config hash, so the stage reruns, and what reads its output after it.
+    version: ClassVar[str] = "1"
     output_table: ClassVar[str]  # folder under <out>, e.g. "summaries" or "qa/text_qa"
     row_model: ClassVar[type[BaseModel]]
+    # The model the stage's prompts fill; loading a template checks that its file names this model,
+    # so a prompt edited to fill another shape fails at load time, not as a reject per item.
+    output_model: ClassVar[type[BaseModel] | None] = None
     input_tables: ClassVar[tuple[str, ...]] = ("figures",)  # their shard files feed the input hash
     templates: ClassVar[tuple[str, ...]] = ()  # prompt template names; versions feed the config hash
     roles: tuple[str, ...] = ("text",)  # engine roles whose model ids feed the config hash
     prompts_dir: Path | None = None  # template folder override (None: pipeline.prompts default)
 
     def template(self, name: str) -> PromptTemplate:
-        return load_template(name, self.prompts_dir)
+        tpl = load_template(name, self.prompts_dir)
+        if self.output_model is not None and tpl.output_class() is not self.output_model:
+            raise TemplateError(f"prompt {name!r} fills {tpl.output_model}, but stage {self.name} reads "
+                                f"{self.output_model.__module__}.{self.output_model.__qualname__}")
+        return tpl
 
     def settings_fingerprint(self) -> dict[str, Any]:
         """Stage options that change the output (override to add yours)."""
@@ -92,11 +101,17 @@ class Stage(ABC):
         """Everything that changes this stage's output except its inputs' content."""
         payload = {
             "stage": self.name,
+            "code": self.version,
             "templates": {t: self.template(t).version for t in self.templates},
             "models": model_ids,
             "settings": self.settings_fingerprint(),
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        return json_sha256(payload)
+
+    def row_key(self, row: BaseModel) -> str:
+        """The work item key an output row answers (the plan's WorkItem.key); accounting matches
+        rows to planned items with it. One row per figure by default."""
+        return row.figure_id
 
     @abstractmethod
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:

@@ -1,4 +1,6 @@
-"""Pieces shared by the model stages: sampling options, text budgets, result -> reject/provenance."""
+"""The toolkit every model step uses (stages 1-3, the QA generators, de-leakage): sampling options,
+text budgets, and the one way to turn a figure problem or a failed result into a Reject and a
+result or a rule into Provenance."""
 
 from __future__ import annotations
 
@@ -15,19 +17,24 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 class ModelOptions(BaseModel):
-    """Sampling options every model stage shares; part of each stage's config hash."""
+    """Sampling options every model step shares; part of each step's config hash. A build's
+    --max-tokens, --temperature and --seed override them in every step (BuildConfig.model_options)."""
 
     max_tokens: int = Field(384, ge=16, description="max new tokens per answer")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     seed: int | None = 0
 
-    def sampling(self) -> Sampling:
-        return Sampling(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed)
+    def sampling(self, max_tokens_cap: int | None = None) -> Sampling:
+        """`max_tokens_cap`: a ceiling for steps whose answers are known to be short (a phrase)."""
+        tokens = min(self.max_tokens, max_tokens_cap) if max_tokens_cap else self.max_tokens
+        return Sampling(temperature=self.temperature, max_tokens=tokens, seed=self.seed)
 
 
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, cut at the last sentence end (else word) that fits, marked '...'."""
-    text = " ".join(text.split())
+def clip(text: str | None, limit: int) -> str:
+    """Whitespace-normalised text of at most `limit` characters: cut at the last sentence end that
+    keeps half the budget, else at a word boundary, and marked ' ...'. One rule for prompts, for the
+    context shown to the trainee and for model answers, so no text is ever cut inside a word."""
+    text = " ".join((text or "").split())
     if len(text) <= limit:
         return text
     head = text[: max(0, limit - 4)]  # room for " ..."
@@ -68,20 +75,42 @@ def figure_reject(stage: str, figure: Figure, item: str, reason: RejectReason, d
     )
 
 
+def failure_reason(result: ChatResult) -> RejectReason:
+    """The reject reason of a failed result: an image the request names that cannot be read keeps
+    its own reason (ErrorKind values equal RejectReason's); an answer that never validated is
+    MODEL_UNPARSEABLE; any other failure is MODEL_ERROR."""
+    if result.error_kind in (ErrorKind.IMAGE_MISSING, ErrorKind.IMAGE_CORRUPT):
+        return RejectReason(result.error_kind.value)
+    if result.error_kind is ErrorKind.UNPARSEABLE or (result.ok and result.parsed is None):
+        return RejectReason.MODEL_UNPARSEABLE
+    return RejectReason.MODEL_ERROR
+
+
 def result_reject(stage: str, item: WorkItem, figure: Figure, result: ChatResult | None) -> Reject | None:
-    """A Reject when the model gave no valid answer (raw text kept), else None."""
+    """A Reject when the model gave no valid answer (raw text kept), else None.
+
+    No result at all breaks the engine's contract (one result per request, never an exception),
+    so it is STAGE_ERROR, like any other unexpected state; a call that failed is a model reason."""
     if result is None:
-        return figure_reject(stage, figure, item.key, RejectReason.STAGE_ERROR, f"{item.key}: the engine returned no result")
+        return figure_reject(stage, figure, item.key, RejectReason.STAGE_ERROR,
+                             f"{item.key}: the engine returned no result for this request")
     if result.ok and result.parsed is not None:
         return None
-    reason = RejectReason.MODEL_UNPARSEABLE if result.error_kind == ErrorKind.UNPARSEABLE else RejectReason.MODEL_ERROR
+    reason = failure_reason(result)
     what = "answer never validated" if reason is RejectReason.MODEL_UNPARSEABLE else "model call failed"
-    return figure_reject(stage, figure, item.key, reason, f"{item.key}: {what}: {result.error or 'no parsed output'}", result.text)
+    return figure_reject(stage, figure, item.key, reason, f"{item.key}: {what}: {result.error or 'no parsed output'}",
+                         result.text)
 
 
 def provenance(result: ChatResult, method: Method) -> Provenance:
-    """The engine's provenance with the method this stage actually used stated explicitly."""
+    """The engine's provenance with the method this step actually used stated explicitly."""
     return result.provenance.model_copy(update={"method": method})
+
+
+def rule_provenance(rule: str, version: str, method: Method = Method.RULE, attempts: int = 0) -> Provenance:
+    """Provenance of a value our own code produced: the rule's name (e.g. "bbox_qa.rule") and the
+    code version of the step that holds it; `attempts` counts model calls tried before falling back."""
+    return Provenance(method=method, backend="none", template_name=rule, template_version=version, attempts=attempts)
 
 
 def scrub_echoes(stage: str, figure: Figure, item: str, parsed: BaseModel, required: str | None = None,

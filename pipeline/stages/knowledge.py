@@ -9,7 +9,7 @@ from pydantic import Field
 from pipeline.stages.base import ShardInputs, WorkItem
 from pipeline.stages.common import ModelOptions, clip, figure_reject
 from pipeline.stages.figure_text import FigureTextStage
-from schemas import KnowledgeRow, Reject, RejectReason, SummaryRow
+from schemas import KnowledgeOutput, KnowledgeRow, Reject, RejectReason, SummaryRow
 
 
 class KnowledgeOptions(ModelOptions):
@@ -20,6 +20,7 @@ class KnowledgeStage(FigureTextStage):
     name = "knowledge"
     output_table = "knowledge"
     row_model = KnowledgeRow
+    output_model = KnowledgeOutput
     input_tables = ("figures", "summaries")
     templates = ("knowledge",)
     options_class = KnowledgeOptions

@@ -27,10 +27,17 @@ from pipeline.stages.base import ShardInputs, Stage, WorkItem
 from pipeline.stages.common import ModelOptions, clip, figure_reject, provenance, result_reject, scrub_echoes
 from pipeline.vision.crops import CropError, crop, save_content_addressed
 from pipeline.vision.facts import fact_lines, measure
-from schemas import Figure, ImageFacts, Method, PanelSource, PerceptionRow, PerceptionScope, Reject, RejectReason
+from schemas import (
+    Figure, ImageFacts, Method, PanelSource, PerceptionOutput, PerceptionRow, PerceptionScope, Reject, RejectReason,
+)
 
 PerceptionMode = Literal["vision", "facts"]
 TEMPLATES: dict[str, str] = {"vision": "perception_vision", "facts": "perception_facts"}
+
+
+def target_key(figure_id: str, panel_label: str | None) -> str:
+    """The work item key of one image: `<figure>#panel-<label>` for a crop, `<figure>#figure` for the whole."""
+    return f"{figure_id}#figure" if panel_label is None else f"{figure_id}#panel-{panel_label}"
 
 
 class PerceptionOptions(ModelOptions):
@@ -50,6 +57,7 @@ class PerceptionStage(Stage):
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow
+    output_model = PerceptionOutput
     input_tables = ("figures",)
     templates = tuple(TEMPLATES.values())
 
@@ -65,6 +73,9 @@ class PerceptionStage(Stage):
 
     def settings_fingerprint(self) -> dict[str, Any]:
         return {"mode": self.mode, **self.options.model_dump()}
+
+    def row_key(self, row: PerceptionRow) -> str:
+        return target_key(row.figure_id, row.panel_label)
 
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         crops_dir = Path(inputs.out_dir) / "crops"
@@ -89,7 +100,7 @@ class PerceptionStage(Stage):
     def _plan_figure(self, fig: Figure, img: Image.Image, crops_dir: Path) -> Iterable[WorkItem | Reject]:
         single = len(fig.panels) == 1 and fig.panels[0].source == PanelSource.WHOLE
         for panel in [] if single else fig.panels:
-            key = f"{fig.figure_id}#panel-{panel.label}"
+            key = target_key(fig.figure_id, panel.label)
             try:
                 piece = crop(img, panel.box)
             except CropError as exc:
@@ -100,7 +111,7 @@ class PerceptionStage(Stage):
             yield self._item(key, target, f"panel {panel.label}", fig.sub_caption(panel.label))
         facts = measure(img, [p.box for p in fig.panels])
         target = _Target(fig, PerceptionScope.FIGURE, None, str(fig.image_path), facts)
-        yield self._item(f"{fig.figure_id}#figure", target, "the whole figure", None)
+        yield self._item(target_key(fig.figure_id, None), target, "the whole figure", None)
 
     def _item(self, key: str, target: _Target, scope: str, sub_caption: str | None) -> WorkItem:
         # A panel's own caption part when ingest split one off, else the figure caption.

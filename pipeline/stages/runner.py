@@ -1,9 +1,10 @@
 """Run one stage over one shard: skip when nothing changed, otherwise plan, call, finish, write.
 
 A shard is done when its marker `_state/<stage>/<shard>.json` records the same input hash (bytes
-of the upstream shard files) and config hash (templates, models, settings) as now. The output and
-rejects are written atomically before the marker, so a crash leaves either the old complete state
-or a shard that is simply redone (its model calls come back from the response cache).
+of the upstream shard files) and config hash (code version, templates, models, settings) as now.
+The output and rejects are written atomically before the marker, so a crash leaves either the old
+complete state or a shard that is simply redone (its model calls come back from the response cache).
+The marker also lists the item keys the stage planned, so accounting can check that each ended once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from pipeline.engine.types import ChatResult, Engine
 from pipeline.io.atomic import atomic_write_text
+from pipeline.io.hashing import file_sha256
 from pipeline.io.parquet import list_shards, write_rows
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
 from schemas import Reject, RejectReason
@@ -35,14 +37,6 @@ class ShardOutcome:
     seconds: float = 0.0
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def input_hash(stage: Stage, out_dir: Path, shard: str, only: frozenset[str] | None = None) -> str:
     """Bytes of the upstream shard files, plus the selected figure ids when a selection applies."""
     h = hashlib.sha256()
@@ -58,17 +52,28 @@ def marker_path(stage: Stage, out_dir: Path, shard: str) -> Path:
     return out_dir / "_state" / stage.name / (Path(shard).stem + ".json")
 
 
+def read_marker(stage: Stage, out_dir: Path, shard: str) -> dict | None:
+    """The shard's marker state, or None when there is none (or it cannot be read)."""
+    try:
+        return json.loads(marker_path(stage, out_dir, shard).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def current_outcome(stage: Stage, out_dir: Path, shard: str, config_hash: str, in_hash: str) -> ShardOutcome | None:
+    """The outcome recorded by the marker when the shard is done for these hashes, else None."""
+    if not (out_dir / stage.output_table / shard).exists():
+        return None
+    state = read_marker(stage, out_dir, shard)
+    if state is None or state.get("input_hash") != in_hash or state.get("config_hash") != config_hash:
+        return None
+    return ShardOutcome(stage.name, shard, True, state.get("rows", 0), state.get("rejects", 0))
+
+
 def is_done(
     stage: Stage, out_dir: Path, shard: str, config_hash: str, only: frozenset[str] | None = None
 ) -> bool:
-    marker = marker_path(stage, out_dir, shard)
-    if not marker.exists() or not (out_dir / stage.output_table / shard).exists():
-        return False
-    try:
-        state = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    return state.get("input_hash") == input_hash(stage, out_dir, shard, only) and state.get("config_hash") == config_hash
+    return current_outcome(stage, out_dir, shard, config_hash, input_hash(stage, out_dir, shard, only)) is not None
 
 
 def _stage_error(stage: Stage, item: WorkItem, exc: BaseException) -> Reject:
@@ -97,17 +102,17 @@ def run_stage_shard(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     config_hash = stage.config_hash(model_ids)
-    if not force and is_done(stage, out_dir, shard, config_hash, only):
-        state = json.loads(marker_path(stage, out_dir, shard).read_text())
-        return ShardOutcome(stage.name, shard, True, state.get("rows", 0), state.get("rejects", 0))
+    in_hash = input_hash(stage, out_dir, shard, only)  # hashed once: decides the skip, then goes in the marker
+    if not force and (done := current_outcome(stage, out_dir, shard, config_hash, in_hash)) is not None:
+        return done
 
     inputs = ShardInputs(out_dir, shard, only)
-    in_hash = input_hash(stage, out_dir, shard, only)
     items: list[WorkItem] = []
     rejects: list[Reject] = []
     for planned in stage.plan(inputs):
         (rejects if isinstance(planned, Reject) else items).append(planned)
     keys = [i.key for i in items]
+    planned = sorted([*keys, *(r.item for r in rejects)])
     if len(keys) != len(set(keys)):
         raise ValueError(f"stage {stage.name} planned duplicate work keys in {shard}")
 
@@ -136,7 +141,7 @@ def run_stage_shard(
     calls = sum(1 for r in results.values() if not r.provenance.cache_hit and r.provenance.attempts > 0)
     hits = sum(1 for r in results.values() if r.provenance.cache_hit)
     outcome = ShardOutcome(stage.name, shard, False, len(rows), len(rejects), calls, hits, time.perf_counter() - start)
-    state = {"input_hash": in_hash, "config_hash": config_hash, **asdict(outcome)}
+    state = {"input_hash": in_hash, "config_hash": config_hash, **asdict(outcome), "planned": planned}
     atomic_write_text(marker_path(stage, out_dir, shard), json.dumps(state, indent=2, sort_keys=True))
     return outcome
 

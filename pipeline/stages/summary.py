@@ -9,7 +9,7 @@ from pydantic import Field
 from pipeline.stages.base import ShardInputs, WorkItem
 from pipeline.stages.common import ModelOptions, budget, clip, figure_reject
 from pipeline.stages.figure_text import FigureTextStage
-from schemas import Reject, RejectReason, SummaryRow
+from schemas import CaptionSummaryOutput, Reject, RejectReason, SummaryRow
 
 
 class SummaryOptions(ModelOptions):
@@ -22,6 +22,7 @@ class SummaryStage(FigureTextStage):
     name = "summary"
     output_table = "summaries"
     row_model = SummaryRow
+    output_model = CaptionSummaryOutput
     input_tables = ("figures",)
     templates = ("summary",)
     options_class = SummaryOptions

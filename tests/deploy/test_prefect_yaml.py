@@ -13,7 +13,7 @@ import pytest
 from prefect_procs import PREFECT, REPO, spawn, stop_group
 
 from pipeline.io.parquet import read_all
-from pipeline.versions import version_names
+from pipeline.build.versions import version_names
 from schemas import Figure, SummaryRow
 
 pytestmark = pytest.mark.slow

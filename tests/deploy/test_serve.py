@@ -14,7 +14,7 @@ import pytest
 from prefect_procs import model_args, spawn, stop_group, wait_until
 
 from pipeline.io.parquet import read_all
-from pipeline.versions import load_version, version_names
+from pipeline.build.versions import load_version, version_names
 from schemas import Figure, KnowledgeRow, Reject, SummaryRow
 
 pytestmark = pytest.mark.slow

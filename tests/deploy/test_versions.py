@@ -1,4 +1,4 @@
-"""Dataset versions (pipeline/versions.py) on real builds (no Prefect: pipeline.build.run_build with the
+"""Dataset versions (pipeline/build/versions.py) on real builds (no Prefect: pipeline.build.run_build with the
 fake model server): manifests, snapshots that keep an old version readable after its shards are
 rewritten, no duplicate version for an unchanged rebuild, restore, and `pmc-instruct versions`."""
 
@@ -11,10 +11,10 @@ import pytest
 from build_helpers import bump_version, config, copy_prompts, openai_settings
 from typer.testing import CliRunner
 
-from pipeline import versions
+from pipeline.build import versions
 from pipeline.build import BuildConfig, run_build
 from pipeline.io.parquet import read_all
-from pipeline.stages.runner import file_sha256
+from pipeline.io.hashing import file_sha256
 from schemas import Figure, SummaryRow
 
 

@@ -15,7 +15,7 @@ from pipeline.engine import ModelRole, build_engine, load_settings
 from pipeline.finalize import run_finalize
 from pipeline.gates import SplitConfig
 from pipeline.generators import GenerationConfig
-from pipeline.qa_plan import finalize_config, qa_stages
+from pipeline.build import finalize_config, qa_stages
 from pipeline.ingest import run_ingest
 from pipeline.io.parquet import read_all
 from pipeline.stages.knowledge import KnowledgeOptions, KnowledgeStage

@@ -12,14 +12,14 @@ from defects import defects
 from fakes.careless_model import fault_for, responder_for, truncate_cut_answers
 from fakes.openai_server import FakeOpenAIServer
 
-from pipeline.build_report import BuildReport
+from pipeline.build.report import BuildReport
 from pipeline.deleak import DeleakConfig
 from pipeline.engine import ModelRole, build_engine, load_settings
 from pipeline.finalize import run_finalize
 from pipeline.generators import GenerationConfig
 from pipeline.ingest import run_ingest
 from pipeline.io.parquet import list_shards, read_all
-from pipeline.qa_plan import finalize_config, qa_stages
+from pipeline.build import finalize_config, qa_stages
 from pipeline.stages.knowledge import KnowledgeStage
 from pipeline.stages.perception import PerceptionStage
 from pipeline.stages.runner import figure_shards, run_stage_shard

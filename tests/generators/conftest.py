@@ -14,3 +14,11 @@ def upstream(tmp_path_factory, shared_compound) -> Path:
     out = tmp_path_factory.mktemp("upstream")
     build_upstream(out, shared_compound)
     return out
+
+
+@pytest.fixture(scope="session")
+def unlettered_upstream(tmp_path_factory, shared_compound) -> Path:
+    """The same figures, but no panel carries a printed or supplied letter."""
+    out = tmp_path_factory.mktemp("upstream-unlettered")
+    build_upstream(out, shared_compound, lettered=False)
+    return out

@@ -87,7 +87,7 @@ def test_model_failures_become_rejects(upstream: Path) -> None:
     assert not rows
     assert [r.reason for r in rejects] == [
         RejectReason.MODEL_UNPARSEABLE, RejectReason.MODEL_ERROR, RejectReason.MODEL_UNPARSEABLE,
-        RejectReason.MODEL_UNPARSEABLE, RejectReason.MODEL_ERROR,
+        RejectReason.MODEL_UNPARSEABLE, RejectReason.STAGE_ERROR,  # no result at all: the engine broke its contract
     ]
     assert rejects[0].raw == "{not json" and all(r.figure_id and r.stage == "qa.text_qa" for r in rejects)
 
@@ -132,7 +132,7 @@ def test_bbox_falls_back_to_the_rule_question(upstream: Path) -> None:
 
 
 def test_bbox_without_model_makes_no_requests(upstream: Path) -> None:
-    stage = get_generator("bbox_qa", GenerationConfig(bbox_use_model=False))
+    stage = get_generator("bbox_qa", GenerationConfig(task_settings={"bbox_qa": {"use_model": False}}))
     rows, _, items = run_by_hand(stage, upstream, lambda r: pytest.fail("no request expected"))
     assert items and all(i.request is None for i in items) and len(rows) == len(items)
 
@@ -243,3 +243,36 @@ def test_model_text_cannot_add_image_placeholders(upstream: Path) -> None:
     rows, _, _ = run_by_hand(stage, upstream, lambda r: hand_result(
         r, question="What does <image> show in the right half?", answer="A <image> of cells."))
     assert rows and all(placeholders(r) == 1 and "<image>" not in r.answer for r in rows)
+
+
+def test_a_seventh_generator_is_one_module_plus_one_prompt(upstream: Path, tmp_path: Path) -> None:
+    """tests/generators/seventh/ holds a complete generator the way a contributor would add it to
+    pipeline/generators/ and prompts/: loading the module registers it, and the build plans its
+    generation and de-leak stages with no other change."""
+    import importlib.util
+    import shutil
+
+    from pipeline.build import BuildConfig, stage_plan
+    from pipeline.generators import registry
+
+    here = Path(__file__).parent / "seventh"
+    prompts = tmp_path / "prompts"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "prompts", prompts)
+    shutil.copy(here / "term_qa.yaml", prompts / "term_qa.yaml")
+    spec = importlib.util.spec_from_file_location("pipeline.generators.term_qa", here / "term_qa.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    try:
+        config = BuildConfig(input_dir=tmp_path, out_dir=tmp_path / "out", prompts_dir=prompts,
+                             generation=GenerationConfig(task_settings={"term_qa": {"max_terms": 1}}))
+        names = [s.name for s in stage_plan(config)]
+        assert "qa.term_qa" in names and "deleak.term_qa" in names
+        stage = get_generator("term_qa", config.generation, prompts)
+        rows, rejects, items = run_by_hand(stage, upstream, lambda r: hand_result(r, **GOOD_QA))
+        assert rows and len(rows) + len(rejects) == 5  # one question per figure (default count)
+        check_rows(rows, "term_qa")
+        assert all("Term:" in i.request.messages[-1].text for i in items)
+        other = GenerationConfig(task_settings={"term_qa": {"max_terms": 2}})
+        assert get_generator("term_qa", other, prompts).config_hash({}) != stage.config_hash({})
+        assert get_generator("text_qa", other).config_hash({}) == get_generator("text_qa", config.generation).config_hash({})
+    finally:
+        registry._REGISTRY.pop("term_qa", None)

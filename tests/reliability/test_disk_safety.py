@@ -20,7 +20,7 @@ from support import CLI, REPO, body_key, build_args, cache_hashes, cli_env, parq
 
 import pipeline.io.parquet as parquet_io
 from fakes.openai_server import FakeOpenAIServer
-from pipeline.accounting import build_balance
+from pipeline.build.accounting import build_balance
 from pipeline.build import BuildConfig, run_build
 from pipeline.io.atomic import WriteFailed
 from pipeline.ingest.config import IngestConfig

@@ -11,7 +11,7 @@ import pytest
 from support import responder_for, settings
 
 from fakes.openai_server import FakeOpenAIServer
-from pipeline.accounting import build_balance
+from pipeline.build.accounting import build_balance
 from pipeline.build import BuildConfig, run_build
 from pipeline.ingest.config import IngestConfig
 from pipeline.io.parquet import read_all
@@ -63,7 +63,7 @@ def test_build_under_mixed_faults_accounts_for_every_item(tmp_path: Path, demo_d
     assert figures <= {r.figure_id for r in final} | rejected
 
     # the balance check itself can fail: drop one summary row, then duplicate one
-    from pipeline.accounting import stage_balance
+    from pipeline.build.accounting import stage_balance
     from pipeline.io.parquet import read_rows, write_rows
     from pipeline.stages.summary import SummaryStage
     from schemas import SummaryRow

@@ -22,7 +22,7 @@ from support import REPO, build_args, cli_env, responder_for, settings
 from typer.testing import CliRunner
 
 from fakes.openai_server import FakeOpenAIServer
-from pipeline.accounting import build_balance
+from pipeline.build.accounting import build_balance
 from pipeline.build import BuildConfig
 from pipeline.ingest.config import IngestConfig
 from pipeline.io.parquet import read_all

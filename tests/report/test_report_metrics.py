@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.report import metrics, sections
 from pipeline.report.load import load_report_data
-from pipeline.stats import DatasetStats, compute_stats
+from pipeline.report.stats import DatasetStats, compute_stats
 from schemas import Method, Provenance, QARow, SummaryRow, Turn
 
 from .dataset import build_dataset

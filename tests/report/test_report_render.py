@@ -70,7 +70,7 @@ def test_empty_folder_and_unreadable_table(tmp_path):
     (broken / "summaries" / "part-00000.parquet").write_bytes(b"not parquet at all")
     page = write_report(broken).read_text()
     assert "could not read summaries/" in page
-    # an unreadable rejects shard also breaks pipeline.stats: its sections say so, the rest renders
+    # an unreadable rejects shard also breaks pipeline.report.stats: its sections say so, the rest renders
     (broken / "rejects" / "ingest" / "part-00000.parquet").write_bytes(b"not parquet either")
     page = write_report(broken).read_text()
     assert "could not read rejects/ingest/" in page
@@ -160,7 +160,7 @@ def test_gallery_card_images(full_out):
 
 
 def test_keep_rate_is_the_headline_next_to_the_model(full_out):
-    from pipeline.stats import compute_stats
+    from pipeline.report.stats import compute_stats
 
     stats = compute_stats(full_out)
     page = write_report(full_out).read_text()

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.io.parquet import SchemaVersionMismatch, read_rows, write_rows
 from schemas import (
+    LabelSource,
     Box,
     Figure,
     Method,
@@ -38,8 +39,9 @@ def _figure() -> Figure:
         image_sha256="ab" * 32,
         width=10,
         height=20,
-        panels=[Panel(label="A", box=box, box_norm=Box(x0=0, y0=0, x1=1, y1=1), confidence=0.9,
-                      source=PanelSource.DETECTED, method="xy-cut")],
+        panels=[Panel(label=k, box=box, box_norm=Box(x0=0, y0=0, x1=1, y1=1), confidence=0.9,
+                      source=PanelSource.DETECTED, method="printed-labels", printed_label=k.lower(),
+                      label_confidence=0.95, label_source=LabelSource.PRINTED) for k in "AB"],
         source_format=SourceFormat.JATS,
         source_path="/x/a.xml",
     )
@@ -50,7 +52,8 @@ def test_figure_roundtrip(tmp_path):
     path = write_rows(tmp_path / "figures" / "part-00000.parquet", [fig], Figure)
     (back,) = read_rows(path, Figure)
     assert back == fig
-    assert back.sub_caption("B") == "right."
+    assert back.sub_caption("B") == "right."  # paired by the printed letter "b", case-insensitively
+    assert back.panels[1].label_source is LabelSource.PRINTED
     meta = pq.read_schema(path).metadata
     assert meta[METADATA_VERSION_KEY] == SCHEMA_VERSION.encode()
 

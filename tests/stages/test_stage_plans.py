@@ -93,3 +93,61 @@ def test_config_hash_follows_template_version_and_mode(tmp_path):
     (prompts / "summary.yaml").write_text(text)
     assert SummaryStage(prompts_dir=prompts).config_hash(ids) != before
     assert PerceptionStage("facts").config_hash(ids) != PerceptionStage("vision").config_hash(ids)
+
+
+def test_config_hash_follows_the_code_version(monkeypatch):
+    ids = {"text": "embedded:x"}
+    before = SummaryStage().config_hash(ids)
+    monkeypatch.setattr(SummaryStage, "version", "2")
+    assert SummaryStage().config_hash(ids) != before
+    assert KnowledgeStage().config_hash(ids) == KnowledgeStage().config_hash(ids)
+
+
+def test_one_reason_per_failure():
+    from pipeline.engine.types import ChatResult, ErrorKind
+    from pipeline.stages.common import result_reject
+    from schemas import Figure, Method, Provenance
+
+    fig = Figure(figure_id="a/f1", article_id="a", caption="x", has_image=False, source_format="jats",
+                 source_path="a.xml")
+    item = WorkItem("a_f1", None)
+
+    def failed(kind, error="boom", parsed=None):
+        return ChatResult(key="a_f1", text="raw", error=error, error_kind=kind, parsed=parsed,
+                          provenance=Provenance(method=Method.TEXT_MODEL))
+
+    assert result_reject("summary", item, fig, None).reason is RejectReason.STAGE_ERROR
+    assert result_reject("summary", item, fig, failed(ErrorKind.MODEL_ERROR)).reason is RejectReason.MODEL_ERROR
+    assert result_reject("summary", item, fig, failed(ErrorKind.UNPARSEABLE)).reason is RejectReason.MODEL_UNPARSEABLE
+    assert result_reject("summary", item, fig, failed(ErrorKind.IMAGE_MISSING)).reason is RejectReason.IMAGE_MISSING
+    assert result_reject("summary", item, fig, failed(ErrorKind.IMAGE_CORRUPT)).reason is RejectReason.IMAGE_CORRUPT
+    assert result_reject("summary", item, fig, failed(None, error=None)).reason is RejectReason.MODEL_UNPARSEABLE
+    assert result_reject("summary", item, fig, failed(None, error=None, parsed=object())) is None
+
+
+def test_rule_provenance_names_the_rule_and_the_code_version():
+    from pipeline.stages.common import rule_provenance
+    from schemas import Method
+
+    prov = rule_provenance("bbox_qa.rule", "3", Method.GEOMETRY, attempts=2)
+    assert (prov.method, prov.backend, prov.template_name, prov.template_version, prov.attempts) == (
+        Method.GEOMETRY, "none", "bbox_qa.rule", "3", 2)
+
+
+def test_a_prompt_filling_another_model_fails_at_load(tmp_path):
+    from pipeline.prompts import TemplateError
+
+    prompts = copy_prompts(tmp_path / "prompts")
+    path = prompts / "summary.yaml"
+    path.write_text(path.read_text().replace("schemas.stages.CaptionSummaryOutput", "schemas.stages.KnowledgeOutput"))
+    with pytest.raises(TemplateError, match="CaptionSummaryOutput"):
+        SummaryStage(prompts_dir=prompts).config_hash({})
+    from pipeline.prompts import load_template
+
+    assert load_template("judge_answer").output_class().__module__ == "schemas.evaluation"
+
+
+def test_clip_takes_none_and_never_cuts_inside_a_word():
+    assert clip(None, 10) == ""
+    cut = clip("alpha beta gamma delta epsilon", 20)
+    assert cut == "alpha beta gamma ..." and len(cut) <= 20

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from pipeline.io.atomic import atomic_write_text
-from pipeline.io.parquet import list_shards
-from schemas import SCHEMA_VERSION, RejectReason
+from pipeline.io.parquet import list_shards, read_rows
+from schemas import SCHEMA_VERSION, Figure, RejectReason
 
 
 class TaskStats(BaseModel):
@@ -37,10 +37,22 @@ class TaskStats(BaseModel):
     models: list[str] = Field(default_factory=list, description="models that wrote this task's generated rows")
 
 
+class PanelStats(BaseModel):
+    """How well panels are grounded on their printed letters (from figures/)."""
+
+    figures: int = 0
+    compound_figures: int = Field(0, description="figures with two or more panels")
+    grounded_figures: int = Field(0, description="compound figures whose every panel carries a trusted printed letter")
+    grounded_share: float | None = Field(None, description="grounded_figures / compound_figures")
+    panels_by_label_source: dict[str, int] = Field(default_factory=dict)
+    pairing_by_outcome: dict[str, int] = Field(default_factory=dict, description="per panel: paired or why not")
+
+
 class DatasetStats(BaseModel):
     out_dir: str
     schema_version: str = SCHEMA_VERSION
     tasks: list[TaskStats]
+    panels: PanelStats = Field(default_factory=PanelStats)
     rejects_by_stage: dict[str, dict[str, int]] = Field(default_factory=dict)
     total_final: int = 0
     total_rejects: int = 0
@@ -89,6 +101,26 @@ def _task_of(stage: str, item: str, tasks: set[str]) -> str | None:
     return head if head in tasks else None
 
 
+def panel_stats(out: Path) -> PanelStats:
+    st = PanelStats()
+    sources: Counter = Counter()
+    outcomes: Counter = Counter()
+    for shard in list_shards(out / "figures"):
+        for fig in read_rows(shard, Figure):
+            st.figures += 1
+            if len(fig.panels) < 2:
+                continue
+            st.compound_figures += 1
+            st.grounded_figures += fig.grounded
+            for p in fig.panels:
+                sources[p.label_source.value] += 1
+                outcomes[fig.pairing(p.label).outcome.value] += 1
+    st.grounded_share = round(st.grounded_figures / st.compound_figures, 4) if st.compound_figures else None
+    st.panels_by_label_source = dict(sorted(sources.items()))
+    st.pairing_by_outcome = dict(sorted(outcomes.items()))
+    return st
+
+
 def compute_stats(out_dir: Path) -> DatasetStats:
     out = Path(out_dir)
     tasks = _task_names(out)
@@ -134,6 +166,7 @@ def compute_stats(out_dir: Path) -> DatasetStats:
     return DatasetStats(
         out_dir=str(out),
         tasks=list(by_task.values()),
+        panels=panel_stats(out),
         rejects_by_stage={s: dict(sorted(c.items())) for s, c in sorted(by_stage.items())},
         total_final=final,
         total_rejects=sum(sum(c.values()) for c in by_stage.values()),

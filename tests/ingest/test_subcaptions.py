@@ -1,10 +1,10 @@
-"""Sub-caption splitting (pipeline/subcaptions.py)."""
+"""Sub-caption splitting (pipeline/ingest/subcaptions.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.subcaptions import split_subcaptions
+from pipeline.ingest.subcaptions import split_subcaptions
 
 
 def pairs(text: str, strong=()) -> list[tuple[str, str]]:

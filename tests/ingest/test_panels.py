@@ -1,4 +1,4 @@
-"""Compound-figure separation (pipeline/panels.py).
+"""Compound-figure separation (pipeline/ingest/panels.py).
 
 Expected counts for ../shared/data/compound-figures were verified by looking at each image:
   PM11906265-Figure3-1   7: micrographs a)-f) in a 3x2 grid plus line chart g); the rotated row
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.panels import boxes_to_panels, detect_panels, panel_label
+from pipeline.ingest.panels import boxes_to_panels, detect_panels, panel_label
 from schemas import PanelSource
 
 EXPECTED = {

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from pipeline.io.atomic import atomic_write_text
-from pipeline.stages.runner import file_sha256
+from pipeline.io.hashing import file_sha256
 
 VERSIONS = "versions"
 OBJECTS = "objects"
@@ -119,7 +119,7 @@ def code_version() -> dict[str, str | None]:
         package = version("pmc-instruct")
     except PackageNotFoundError:
         package = None
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     commit = dirty = None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
@@ -145,6 +145,7 @@ def public_config(config: BaseModel) -> dict[str, Any]:
     """The config as JSON, without secrets: API keys are excluded by the model, and credentials
     written into endpoint URLs (http://user:key@host) are stripped."""
     data = json.loads(config.model_dump_json())
+    data.pop("force", None)  # what a build reran on purpose, not what it built: no new version for it
     engine = data.get("engine") or {}
     for role in engine.values():
         if isinstance(role, dict) and isinstance(role.get("base_urls"), list):

@@ -227,13 +227,33 @@ def whole_panel(size: tuple[int, int], confidence: float = 1.0) -> Panel:
     return _panel("A", _Leaf(0, 0, h, w, 0), 1.0, size, confidence, PanelSource.WHOLE, "whole-image")
 
 
-def detect_panels(img: Image.Image) -> list[Panel]:
-    """Panels of `img` in reading order; a single WHOLE panel when no separation is found."""
+@dataclass
+class Separation:
+    """What the XY-cut saw: the ink mask (detection scale), its scale factor, the raw leaves
+    (before fragments were merged) and the merged panel boxes."""
+
+    mask: np.ndarray
+    factor: float
+    leaves: list[_Leaf]
+    panels: list[_Leaf]
+    n_fragments: int
+    min_gap: int
+
+
+def separate(img: Image.Image) -> Separation:
     mask, factor = ink_mask(img)
     h, w = mask.shape
     min_gap = max(1, int(round(MIN_GUTTER_FRAC * min(h, w))))
     leaves, fragments = _xy_cut(mask, min_gap)
     panels, n_fragments = _merge_fragments(leaves, fragments, (h, w))
+    return Separation(mask, factor, leaves, panels, n_fragments, min_gap)
+
+
+def detect_panels(img: Image.Image, sep: Separation | None = None) -> list[Panel]:
+    """Panels of `img` in reading order; a single WHOLE panel when no separation is found.
+    Labels are reading-order letters: names for the crops, not the letters printed on them."""
+    sep = sep or separate(img)
+    leaves, panels, n_fragments, min_gap, factor = sep.leaves, sep.panels, sep.n_fragments, sep.min_gap, sep.factor
     if len(panels) <= 1:
         # Confident when there was nothing to cut at all; less so when fragments were folded away.
         return [whole_panel(img.size, 0.95 if len(leaves) <= 1 else 0.7)]

@@ -1,0 +1,130 @@
+"""Running the plan: the steps as plain functions the flow wraps in Prefect tasks, and `run_build`,
+which runs them without Prefect (tests, notebooks, the rerun bench)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.build.config import BuildConfig
+from pipeline.build.context import BuildContext, make_context
+from pipeline.build.engines import CountingEngine, add_counts, open_engine, shared
+from pipeline.build.plan import stage_plan, step_plan
+from pipeline.build.report import REPORT_JSON, REPORT_MD, BuildReport, StepReport
+from pipeline.build.steps import GlobalStep
+from pipeline.build.versions import record_version
+from pipeline.engine.types import Engine
+from pipeline.ingest import run_ingest
+from pipeline.io.atomic import atomic_write_text
+from pipeline.io.layout import ensure_layout
+from pipeline.io.lock import exclusive_output
+from pipeline.io.parquet import list_shards
+from pipeline.stages.base import Stage
+from pipeline.stages.runner import ShardOutcome, current_outcome, input_hash, run_stage_shard
+
+
+@dataclass
+class CountedOutcome(ShardOutcome):
+    """A ShardOutcome plus the engine counters of this run of the shard (empty when skipped)."""
+
+    engine: dict[str, int] = field(default_factory=dict)
+
+
+def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
+    start = time.perf_counter()
+    out = Path(config.out_dir)
+    ensure_layout(out)
+    run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
+    shards = list_shards(out / "figures")
+    report = StepReport(
+        name="ingest",
+        kind="ingest",
+        output="figures",
+        shards=len(shards),
+        rows=sum(pq.read_metadata(p).num_rows for p in shards),
+        seconds=round(time.perf_counter() - start, 3),
+    )
+    report.add_reject_breakdown(out)
+    report.rejects = sum(report.reject_reasons.values())
+    return report
+
+
+def check_shard(stage: Stage, ctx: BuildContext, shard: str) -> CountedOutcome | None:
+    """The shard's outcome from its marker when it is current (one hash of its inputs), else None:
+    it must run (changed inputs or settings, no marker, or the stage is forced)."""
+    if ctx.forces(stage):
+        return None
+    in_hash = input_hash(stage, ctx.out_dir, shard, ctx.only(shard))
+    done = current_outcome(stage, ctx.out_dir, shard, stage.config_hash(ctx.ids_for(stage)), in_hash)
+    return None if done is None else CountedOutcome(**asdict(done))
+
+
+def run_shard(stage: Stage, ctx: BuildContext, shard: str, engine: Engine) -> CountedOutcome:
+    """Run one stage on one shard; a current shard (not forced) is settled from its marker."""
+    view = CountingEngine(engine)
+    outcome = run_stage_shard(stage, ctx.out_dir, shard, view, ctx.ids_for(stage), force=ctx.forces(stage),
+                              only=ctx.only(shard))
+    return CountedOutcome(**asdict(outcome), engine=view.counts)
+
+
+def run_step(step: GlobalStep, ctx: BuildContext, engine: Engine) -> StepReport:
+    view = CountingEngine(engine)
+    report = step.run(ctx, view)
+    report.engine = add_counts(report.engine, view.counts)
+    return report
+
+
+def stage_report(stage: Stage, ctx: BuildContext, outcomes: list[CountedOutcome]) -> StepReport:
+    report = StepReport.from_shards(stage.name, stage.output_table, outcomes, ctx.out_dir)
+    for outcome in outcomes:
+        report.engine = add_counts(report.engine, outcome.engine)
+    return report
+
+
+def finish_report(ctx: BuildContext, steps: list[StepReport], seconds: float) -> BuildReport:
+    """Assemble the report and write it to <out>/build-report.md and <out>/_state/build-report.json."""
+    # Totals come from the steps, not from one engine's counters: engines are per process (Dask
+    # workers each have their own) and live across builds, so their counters are not this run's.
+    engine_counts: dict[str, int] = {}
+    for s in steps:
+        engine_counts = add_counts(engine_counts, s.engine)
+    report = BuildReport(
+        out_dir=str(ctx.out_dir),
+        steps=steps,
+        model_calls=engine_counts.get("model_calls", sum(s.model_calls for s in steps)),
+        cache_hits=engine_counts.get("cache_hits", sum(s.cache_hits for s in steps)),
+        engine=engine_counts,
+        seconds=round(seconds, 3),
+        perception_mode=ctx.config.perception_mode,
+    )
+    report.add_keep_rates(ctx.out_dir)
+    report.version, report.new_version = record_version(
+        ctx.out_dir, ctx.config, {"model_calls": report.model_calls, "cache_hits": report.cache_hits,
+                                  "seconds": report.seconds, "engine": engine_counts})
+    atomic_write_text(ctx.out_dir / REPORT_MD, report.to_markdown())
+    atomic_write_text(ctx.out_dir / REPORT_JSON, report.model_dump_json(indent=2))
+    return report
+
+
+def run_build(config: BuildConfig, engine: Engine | None = None, progress: Any = None) -> BuildReport:
+    """The whole plan without Prefect, sequentially. Pass `engine` to reuse one across builds."""
+    start = time.perf_counter()
+    stages = stage_plan(config)  # before any work: a bad stage, task or --force name fails here
+    with exclusive_output(config.out_dir, "pmc-instruct build"):
+        engine_ = open_engine(config) if engine is None else shared(engine)
+        try:
+            steps = [run_ingest_step(config, progress)] if config.wants("ingest") else []
+            ctx = make_context(config, engine_)
+            for stage in stages:
+                outcomes = [run_shard(stage, ctx, shard, engine_) for shard in ctx.shards]
+                steps.append(stage_report(stage, ctx, outcomes))
+            for step in step_plan(config):
+                steps.append(run_step(step, ctx, engine_))
+            return finish_report(ctx, steps, time.perf_counter() - start)
+        finally:
+            if engine is None:
+                engine_.close()
