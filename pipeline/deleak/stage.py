@@ -37,6 +37,7 @@ SCORER_ID = "all-MiniLM-L6-v2"
 
 
 class DeleakStage(Stage):
+    version = "2"  # 2: a redaction left as masks only becomes no context
     row_model = QARow
     output_model = DeleakOutput
     templates = (TEMPLATE,)

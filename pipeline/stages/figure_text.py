@@ -18,6 +18,7 @@ from schemas import Method, Reject
 
 
 class FigureTextStage(Stage):
+    version = "2"  # 2: fields that echo the prompt are blanked (a prompt-echo reject records each)
     options_class: ClassVar[type[ModelOptions]]
     required_field: ClassVar[str | None] = None  # an echo here rejects the whole answer
 

@@ -54,6 +54,7 @@ class _Target:
 
 
 class PerceptionStage(Stage):
+    version = "2"  # 2: fields that echo the prompt are blanked (a prompt-echo reject records each)
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow
