@@ -113,9 +113,10 @@ def test_end_to_end_with_fake_server(tmp_path: Path, shared_jats: Path, fake_ser
             continue
         assert result.rows_out[task] > 0, task
     # de-leakage lowered the leakage of the contexts it rewrote
-    assert stats["text_qa"].rewritten > 0
-    assert stats["text_qa"].leakage_after_mean < stats["text_qa"].leakage_before_mean
+    # (read from deleaked/: stats describe final rows, and the gates may keep none of text_qa here)
     deleaked = read_all(out / "deleaked" / "text_qa", QARow)
+    assert any(r.context != r.context_original for r in deleaked)
+    assert sum(r.leakage_after for r in deleaked) < sum(r.leakage_before for r in deleaked)
     assert all(r.leakage_after <= r.leakage_before and r.context_original is not None for r in deleaked)
     # the bbox questions used the model's phrasing, grounded with boxes, answers from geometry
     bbox = read_all(out / "final" / "bbox_qa", QARow)
