@@ -25,6 +25,7 @@ from pipeline.stages.summary import SummaryOptions, SummaryStage
 from schemas import QARow
 
 pytestmark = pytest.mark.slow
+DANGLING = {"the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "with", "from", "by", "as"}
 TASKS = ["bbox_qa", "compound_qa", "mcq_selection", "multi_panel_qa", "single_panel_qa", "text_qa"]
 
 
@@ -73,7 +74,10 @@ def responder_for(server: FakeOpenAIServer):
         if name in ("text_qa", "compound_qa", "single_panel_qa", "multi_panel_qa"):
             focus = re.search(r"Write one question about \"?(.+?)\"? that", text)
             source = _line(text, "Caption") or _line(text, "Image caption") or _line(text, "Image-1") or "the figure"
-            answer = " ".join(source.split()[:12]) or "The figure."
+            words = source.split()[:12]
+            while words and words[-1].lower().strip(",;:") in DANGLING:  # a cooperative model ends its phrase
+                words.pop()
+            answer = " ".join(words).rstrip(",;:") or "The figure."
             return json.dumps({"question": f"What does the figure show about {focus.group(1) if focus else 'it'}?",
                                "answer": answer})
         if name == "bbox_qa":
