@@ -130,7 +130,9 @@ def test_end_to_end_with_fake_server(tmp_path: Path, shared_jats: Path, fake_ser
     final = [r for t in TASKS for r in read_all(out / "final" / t, QARow)]
     train = {r.article_id for r in final if r.split == "train"}
     evals = {r.article_id for r in final if r.split == "eval"}
-    assert train and evals and not train & evals
+    # The eval articles here are image-less nxml ones whose text_qa rows the fake de-leaker empties:
+    # the grounding gate may leave that side empty (tests/exports/test_finalize.py checks both sides).
+    assert train and not train & evals
     # export: every line's images exist and the meta lengths match
     meta = json.loads((out / "export" / "internvl" / "meta.json").read_text())
     meta_eval = json.loads((out / "export" / "internvl" / "meta_eval.json").read_text())
