@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from flows.errors import refuse_unless_build_output
+
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
@@ -24,9 +26,7 @@ def register(app: typer.Typer) -> None:
 
         from pipeline.report.stats import compute_stats, write_stats  # imported late: keeps `--help` fast
 
-        if not out_dir.is_dir():
-            typer.echo(f"error: output folder {out_dir} does not exist or is not a folder", err=True)
-            raise typer.Exit(2)
+        refuse_unless_build_output(out_dir)
         result = compute_stats(out_dir)
         path = write_stats(out_dir, result)
         if json_only:

@@ -1,9 +1,13 @@
 """What a build did, per stage: rows, rejects (by reason), shards skipped, model calls, cache hits,
-seconds. One pydantic model, rendered to markdown for the Prefect artifact and <out>/build-report.md."""
+seconds. One pydantic model, rendered to markdown for the Prefect artifact and kept per build:
+<out>/reports/<time>-<run>.md for every build, and <out>/build-report.md for the latest build that
+did work (a rerun with nothing new must not hide the real build's report)."""
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from pipeline.stages.runner import ShardOutcome
 
 REPORT_MD = "build-report.md"
 REPORT_JSON = "_state/build-report.json"
+REPORTS_DIR = "reports"
 
 
 class StepReport(BaseModel):
@@ -145,3 +150,29 @@ def _pct(rate: float | None) -> str:
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def did_work(report: BuildReport) -> bool:
+    """Whether the build changed anything: a model call, a shard or step redone, or a new version."""
+    return (report.model_calls > 0 or report.new_version
+            or any(s.skipped_shards < s.shards for s in report.steps if s.kind in ("stage", "step")))
+
+
+def keep_report(out_dir: Path, report: BuildReport, run_name: str = "local", now: float | None = None) -> Path:
+    """Write reports/<time>-<run>.md; make build-report.md that report when the build did work (or when
+    there is none yet). Returns the kept report's path."""
+    from pipeline.io.atomic import atomic_write_text
+
+    out_dir = Path(out_dir)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_name).strip("-.") or "local"
+    path = out_dir / REPORTS_DIR / f"{stamp}-{name}.md"
+    markdown = report.to_markdown()
+    atomic_write_text(path, markdown)
+    latest = out_dir / REPORT_MD
+    if did_work(report) or not latest.exists():
+        title, _, rest = markdown.partition("\n")
+        pointer = (f"_This is [{REPORTS_DIR}/{path.name}]({REPORTS_DIR}/{path.name}), the latest build that did "
+                   f"work; every build's report is kept in `{REPORTS_DIR}/`._\n")
+        atomic_write_text(latest, f"{title}\n\n{pointer}{rest}")
+    return path

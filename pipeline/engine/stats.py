@@ -1,8 +1,12 @@
-"""Engine-level counters, exposed for the flow to log."""
+"""Engine-level counters, exposed for the flow to log. `observe_stats` lets a caller see the counters
+its own calls move as they move (live progress), without touching the engine's totals."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 from pydantic import BaseModel
 
@@ -20,6 +24,21 @@ class EngineStats(BaseModel):
     batches: int = 0  # embedded generate() calls
 
 
+# Set per caller context: the engine's event loop runs in the caller's thread (asyncio.run and
+# asyncio.to_thread carry the context along), so each shard's calls reach its own observer.
+_observer: ContextVar[Callable[[dict[str, int]], None] | None] = ContextVar("engine_stats_observer", default=None)
+
+
+@contextlib.contextmanager
+def observe_stats(callback: Callable[[dict[str, int]], None]) -> Iterator[None]:
+    """Call `callback(deltas)` for every counter change made by engine calls in this context."""
+    token = _observer.set(callback)
+    try:
+        yield
+    finally:
+        _observer.reset(token)
+
+
 class StatsCounter:
     """Thread-safe accumulator behind EngineStats (embedded work runs in worker threads)."""
 
@@ -31,6 +50,9 @@ class StatsCounter:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self._stats, name, getattr(self._stats, name) + delta)
+        observer = _observer.get()
+        if observer is not None:
+            observer(deltas)
 
     def snapshot(self) -> EngineStats:
         with self._lock:

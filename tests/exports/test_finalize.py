@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipeline.finalize import FinalizeConfig, run_finalize
 from pipeline.gates import SplitConfig
+from pipeline.io.layout import ensure_layout
 from pipeline.io.parquet import read_all, read_rows, write_rows
 from pipeline.train.data import read_internvl_export
 from schemas import QARow, Reject, RejectReason
@@ -20,6 +21,7 @@ from schemas import QARow, Reject, RejectReason
 def finalized(generated: Path, tmp_path_factory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("final") / "out"
     shutil.copytree(generated, out)
+    ensure_layout(out)  # as a build leaves it: `stats` refuses a folder without the layout marker
     # one crafted bad row: a bbox answer that contradicts its boxes
     shard = out / "qa" / "bbox_qa" / "part-00000.parquet"
     rows = read_rows(shard, QARow)
