@@ -47,7 +47,10 @@ def _print_outputs(report, out: Path) -> None:
     console.print(f"Parquet shards:  {out}/<table>/part-*.parquet ({', '.join(tables)})", soft_wrap=True)
     console.print(f"Rejects:         {out}/rejects/<stage>/")
     console.print(f"Build report:    {out / 'build-report.md'}")
-    for label, rel in (("Stats:", "stats.json"), ("InternVL export:", "export/internvl/meta.json")):
+    if report.keep_rate is not None:  # the headline: how much of what the model wrote survived the gates
+        console.print(f"Kept:            {report.keep_rate:.1%} of generated rows ({', '.join(report.models)})")
+    for label, rel in (("Stats:", "stats.json"), ("InternVL train:", "export/internvl/meta.json"),
+                       ("InternVL eval:", "export/internvl/meta_eval.json")):
         if (out / rel).exists():
             console.print(f"{label:<16} {out / rel}")
     if (out / "report.html").exists():

@@ -5,6 +5,7 @@ did work (a rerun with nothing new must not hide the real build's report)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -79,9 +80,35 @@ class BuildReport(BaseModel):
     engine: dict[str, int] = Field(default_factory=dict, description="EngineStats counters summed over steps")
     version: str = Field("", description="dataset version manifest under <out>/versions/ after this build")
     new_version: bool = Field(False, description="False: the output matched the newest version already")
+    keep_rate: float | None = Field(None, description="headline: final rows / generated rows (from stats.json)")
+    models: list[str] = Field(default_factory=list, description="models that wrote the generated rows")
+    keep: list[dict] = Field(default_factory=list, description="per task: generated, rejected by each gate, kept")
+
+    def add_keep_rates(self, out_dir: Path) -> None:
+        """Copy the keep-rate table from <out>/stats.json (written by finalize) when there is one."""
+        path = Path(out_dir) / "stats.json"
+        if not path.is_file():
+            return
+        stats = json.loads(path.read_text())
+        self.keep_rate, self.models = stats.get("keep_rate"), stats.get("models", [])
+        self.keep = [{"task": t["task"], "generated": t.get("generated", 0), "kept": t.get("final", 0),
+                      "keep_rate": t.get("keep_rate"), "rejected_by_gate": t.get("rejected_by_gate", {})}
+                     for t in stats.get("tasks", [])]
 
     def step(self, name: str) -> StepReport | None:
         return next((s for s in self.steps if s.name == name), None)
+
+    def _keep_lines(self) -> list[str]:
+        if not self.keep:
+            return []
+        generated, kept = sum(k["generated"] for k in self.keep), sum(k["kept"] for k in self.keep)
+        lines = [f"**Kept {kept} of {generated} generated rows ({_pct(self.keep_rate)})**, written by "
+                 f"{', '.join(f'`{m}`' for m in self.models) or 'n/a'}.", "",
+                 "| task | generated | rejected by gate | kept | keep-rate |", "| --- | ---: | --- | ---: | ---: |"]
+        for k in self.keep:
+            gates = ", ".join(f"{g}: {n}" for g, n in k["rejected_by_gate"].items()) or "-"
+            lines.append(f"| {k['task']} | {k['generated']} | {gates} | {k['kept']} | {_pct(k['keep_rate'])} |")
+        return [*lines, "", SPLIT_NOTE, ""]
 
     def to_markdown(self) -> str:
         lines = [
@@ -92,6 +119,7 @@ class BuildReport(BaseModel):
             *([f"Dataset version: **{self.version}**" + ("" if self.new_version else " (unchanged)") + "."]
               if self.version else []),
             "",
+            *self._keep_lines(),
             "| step | rows | rejects | shards | skipped | model calls | cache hits | seconds |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
@@ -108,6 +136,15 @@ class BuildReport(BaseModel):
                 lines.append(f"- **{s.name}**: {reasons}")
                 lines += [f"  - {_one_line(d)}" for d in s.reject_examples]
         return "\n".join(lines) + "\n"
+
+
+SPLIT_NOTE = ("Train/eval split by article (all rows of an article on one side, chosen by a hash of its id): "
+              "InternVL training meta `export/internvl/meta.json` (train only), eval meta "
+              "`export/internvl/meta_eval.json`; paths relative to that folder.")
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
 
 
 def _one_line(text: str, limit: int = 200) -> str:

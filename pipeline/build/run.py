@@ -109,6 +109,7 @@ def finish_report(ctx: BuildContext, steps: list[StepReport], seconds: float, ru
         seconds=round(seconds, 3),
         perception_mode=ctx.config.perception_mode,
     )
+    report.add_keep_rates(ctx.out_dir)
     report.version, report.new_version = record_version(
         ctx.out_dir, ctx.config, {"model_calls": report.model_calls, "cache_hits": report.cache_hits,
                                   "seconds": report.seconds, "engine": engine_counts})

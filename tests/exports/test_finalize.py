@@ -61,13 +61,16 @@ def test_final_parquet_loads_with_datasets(finalized) -> None:
 def test_internvl_export(finalized) -> None:
     out, result = finalized
     root = out / "export" / "internvl"
-    meta = json.loads((root / "meta.json").read_text())
-    assert set(meta) == {f"{t}_{s}" for t in result.tasks for s in ("train", "eval") if f"{t}_{s}" in meta}
+    train_meta = json.loads((root / "meta.json").read_text())
+    eval_meta = json.loads((root / "meta_eval.json").read_text())
+    assert train_meta and eval_meta and all(n.endswith("_train") for n in train_meta)
+    assert all(n.endswith("_eval") for n in eval_meta)
+    meta = {**train_meta, **eval_meta}
     assert sum(m["length"] for m in meta.values()) == sum(result.rows_out.values())
     stored = set()
     for name, entry in meta.items():
-        lines = Path(entry["annotation"]).read_text().splitlines()
-        assert entry["length"] == len(lines) and entry["root"] == str(root.resolve())
+        lines = (root / entry["annotation"]).read_text().splitlines()
+        assert entry["length"] == len(lines) and entry["root"] == "."
         assert entry["data_augment"] is False and entry["repeat_time"] == 1 and entry["max_dynamic_patch"] >= 1
         for line in lines:
             item = json.loads(line)
@@ -83,7 +86,7 @@ def test_internvl_export(finalized) -> None:
                 assert isinstance(item["image"], list)
                 assert item["width_list"] == widths and item["height_list"] == heights
             for rel, w, h in zip(images, widths, heights, strict=True):
-                path = Path(entry["root"]) / rel
+                path = root / entry["root"] / rel
                 assert path.is_file() and rel.startswith("images/")
                 with Image.open(path) as img:
                     assert img.size == (w, h)
@@ -92,6 +95,40 @@ def test_internvl_export(finalized) -> None:
     samples, problems = read_internvl_export(root)  # the finetune helper's reader accepts it
     assert not problems and len(samples) == sum(result.rows_out.values())
     assert {s.split for s in samples} == {"train", "eval"}
+
+
+def internvl_items(meta_path: Path) -> list[dict]:
+    """Every item InternVL would train on for --meta_path, resolved its way: `annotation` and
+    `root` joined to the working directory (so this runs from the meta file's folder, as documented)."""
+    items = []
+    for entry in json.loads(meta_path.read_text()).values():
+        with open(entry["annotation"], encoding="utf-8") as fh:  # relative to the cwd, as InternVL opens it
+            lines = [json.loads(line) for line in fh][: entry["length"] * entry["repeat_time"]]
+        for item in lines:
+            images = item.get("image")
+            for rel in [images] if isinstance(images, str) else images or []:
+                assert Path(entry["root"], rel).is_file()  # InternVL: os.path.join(root, image)
+            items.append(item)
+    return items
+
+
+def test_training_on_the_train_meta_never_sees_an_eval_row(finalized, tmp_path, monkeypatch) -> None:
+    """Copy the export elsewhere (paths must survive), run from its folder as InternVL's launcher
+    would, and check that no item of meta.json comes from an eval article."""
+    import shutil
+
+    out, result = finalized
+    copy = tmp_path / "moved" / "internvl"
+    shutil.copytree(out / "export" / "internvl", copy)
+    monkeypatch.chdir(copy)
+    rows = {r.qa_id: r for t in result.tasks for r in read_all(out / "final" / t, QARow)}
+    eval_articles = {r.article_id for r in rows.values() if r.split == "eval"}
+    trained = internvl_items(copy / "meta.json")
+    held_out = internvl_items(copy / "meta_eval.json")
+    assert eval_articles and trained and held_out
+    assert not {rows[i["id"]].article_id for i in trained} & eval_articles
+    assert {rows[i["id"]].article_id for i in held_out} <= eval_articles
+    assert len(trained) + len(held_out) == len(rows)
 
 
 def test_stats(finalized) -> None:
