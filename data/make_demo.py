@@ -1,7 +1,8 @@
 """Generate the demo sample in data/demo/: four short, clearly synthetic JATS articles (our own
 invented text, CC-BY-4.0) with figure images drawn here with numpy, Pillow and matplotlib.
 
-Run: .venv/bin/python data/make_demo.py   (deterministic: same bytes on every run)
+Run: .venv/bin/python data/make_demo.py   (deterministic: same bytes on every run; also writes
+data/formats/ through data/make_formats.py)
 Layout: data/demo/<article>/<article>.xml plus its images. Article demo-004 ships no images on
 purpose (a caption-only article). Multi-panel figures are composed with clear white gutters and
 panel letters drawn in, so the built-in panel detection can be checked against known counts.
@@ -214,3 +215,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    import make_formats  # data/formats: one sample per other input format (separate file, own seed)
+
+    make_formats.main()

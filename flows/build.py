@@ -32,6 +32,7 @@ from prefect.runtime import flow_run
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
+from flows.monitor import monitor_run
 from flows.observe import json_log, publish_artifacts
 from pipeline.build import (
     DEFAULT_SHARD_WORKERS,
@@ -129,7 +130,8 @@ def build_dataset(config: BuildConfig) -> BuildReport:
     engine = engine_for(config)  # in the flow process for the model ids; tasks get theirs the same way
     # One writer per output folder: a rebuild that fires while another run is still writing stops here.
     with exclusive_output(config.out_dir, f"build-dataset flow run {flow_run.get_name()}"), \
-            _abandon_model_work_on_interrupt(), _settled_heap(), json_log(config.out_dir) as events:
+            _abandon_model_work_on_interrupt(), _settled_heap(), json_log(config.out_dir) as events, \
+            monitor_run(log):
         steps: list[StepReport] = []
         if config.wants("ingest"):
             steps.append(events.step(ingest_task(config)))
@@ -160,7 +162,8 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         steps += [reports[i] for i in range(len(stages))]
         for step in step_plan(config):
             steps.append(events.step(global_step_task(step, ctx)))
-        report = finish_report(ctx, steps, time.perf_counter() - start, time.process_time() - cpu0)
+        report = finish_report(ctx, steps, time.perf_counter() - start, time.process_time() - cpu0,
+                               run_name=flow_run.get_name() or "local")
         events.run(report)
         publish_artifacts(report, config)
         return report

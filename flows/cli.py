@@ -22,6 +22,16 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="show the traceback behind an error message")) -> None:
+    """Build multimodal instruction data from PubMed Central figures, finetune and evaluate on it."""
+    from flows.errors import set_debug
+
+    set_debug(debug)
+
+
 # One module per command (or command group); order is the order shown in --help.
 COMMAND_MODULES = [
     "ingest",

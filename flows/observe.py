@@ -21,6 +21,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from pipeline.build import progress
 from pipeline.build import BuildConfig
 from pipeline.build.report import BuildReport, StepReport
 
@@ -78,6 +79,9 @@ class Events:
 
     def shard(self, outcome: Any) -> Any:
         data = asdict(outcome) if is_dataclass(outcome) else dict(outcome)
+        # Shards run by Dask workers reach this process's live progress only here.
+        progress.current().shard_done(data.get("stage"), data.get("shard"), data.get("rejects", 0),
+                                      bool(data.get("skipped")))
         self._emit("shard", f"{data.get('stage')} {data.get('shard')}: {data.get('rows')} rows", **data)
         return outcome
 

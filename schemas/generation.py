@@ -20,3 +20,11 @@ class PanelTargetOutput(BaseModel):
 
 class DeleakOutput(BaseModel):
     context: str = Field(description="the rewritten context: useful background that does not state the answer")
+
+
+class RowJudgeOutput(BaseModel):
+    """What the optional judge gate asks a model about one generated row."""
+
+    faithfulness: int = Field(ge=1, le=5, description="1 = the answer contradicts or invents beyond the context, 5 = fully supported")
+    answerability: int = Field(ge=1, le=5, description="1 = the question cannot be answered from what is shown, 5 = clearly answerable")
+    reason: str = Field("", max_length=300, description="one short sentence")

@@ -29,3 +29,6 @@ class Provenance(BaseModel):
     tokens_out: int = 0
     attempts: int = 0
     cache_hit: bool = False
+    finish_reason: str | None = Field(
+        None, description='why the model stopped: "stop", or "length" when max_tokens (or, embedded, a '
+        'string length bound) cut the answer short; None for rule rows and old cache entries')

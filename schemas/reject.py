@@ -38,7 +38,13 @@ class RejectReason(StrEnum):
     ANSWER_EMPTY = "answer-empty"
     ANSWER_LENGTH = "answer-length"
     ANSWER_DEGENERATE = "answer-degenerate"  # looping or repetitive text (small-model failure mode)
-    NEAR_DUPLICATE = "near-duplicate"
+    NEAR_DUPLICATE = "near-duplicate"  # within a task, or the same figure's QA in another task
+    PROMPT_ECHO = "prompt-echo"  # model text repeats the prompt or schema it was given (also stages 1-3)
+    QUESTION_GENERIC = "question-generic"  # a question no row content can answer, or a broken stem
+    ANSWER_TRUNCATED = "answer-truncated"  # the model stopped at max_tokens / a length bound
+    ANSWER_UNGROUNDED = "answer-ungrounded"  # nothing the row shows supports the answer
+    CONTEXT_EMPTY = "context-empty"  # a text-only row whose context is empty or unreadable
+    JUDGE_LOW = "judge-low"  # the optional LLM judge scored faithfulness/answerability under threshold
     SPLIT_OVERLAP = "split-overlap"
     # infrastructure
     WRITE_FAILED = "write-failed"

@@ -1,6 +1,7 @@
-"""Helpers shared by tests/stages and tests/flows: a build input (shared JATS + our demo articles,
-copied into a temp folder because ingest reads one folder), configs for the fake server and the
-embedded model, and readers for the built tables."""
+"""Helpers shared by tests/stages, tests/flows and tests/deploy: a build input (our demo articles and
+format samples, plus the shared JATS articles when present, copied into a temp folder because ingest
+reads one folder), our own compound figures for the QA unit tests, configs for the fake server and
+the embedded model, and readers for the built tables."""
 
 from __future__ import annotations
 
@@ -17,13 +18,38 @@ PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 STAGES_1_3 = ["ingest", "summary", "knowledge", "perception"]
 
 
-def make_input(root: Path, shared_jats: Path, demo_data: Path) -> Path:
-    """<root>/input with the shared JATS articles and the demo articles side by side."""
+def make_input(root: Path, shared_jats: Path | None, demo_data: Path) -> Path:
+    """<root>/input with our demo articles (demo/), our other-format samples (formats/) and, when
+    given, the shared real JATS articles (jats/) side by side."""
     target = root / "input"
     if not target.exists():
-        shutil.copytree(shared_jats, target / "jats")
         shutil.copytree(demo_data / "demo", target / "demo")
+        shutil.copytree(demo_data / "formats", target / "formats")
+        if shared_jats is not None:
+            shutil.copytree(shared_jats, target / "jats")
     return target
+
+
+# Our own compound figures for tests/qa_upstream.py, in the order of its LAYOUTS grid (2x2, 1x3,
+# 2x1, 1x1, 2x3): names follow the shared figures' <article>-<figure>-1.png pattern.
+OWN_COMPOUND = {
+    "DEMO1-Figure2-1.png": "demo/demo-002/demo-002-g2.jpg",  # 2x2 sections, letters A-D
+    "DEMO2-Figure2-1.png": "demo/demo-003/demo-003-g2.png",  # 1x3 curves, letters A-C
+    "DEMO3-Figure1-1.png": "demo/demo-002/demo-002-g1.jpg",  # 1x2 scans, letters A-B
+    "DEMO4-Figure1-1.png": "demo/demo-003/demo-003-g1.png",  # a single bar chart
+    "DEMO5-Figure1-1.png": "formats/m3llm/images/PMC900121_F1.png",  # 2x2 charts, letters A-D
+}
+
+
+def own_compound_figures(dest: Path, demo_data: Path) -> Path:
+    """<dest> holding OWN_COMPOUND as PNG files (the QA upstream reads *.png)."""
+    from PIL import Image
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, rel in OWN_COMPOUND.items():
+        with Image.open(demo_data / rel) as img:
+            img.convert("RGB").save(dest / name)
+    return dest
 
 
 def openai_settings(base_url: str, vision: bool = True) -> EngineSettings:

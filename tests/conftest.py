@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("PMC_INSTRUCT_SHARED_DATA", REPO.parent / "shared" / "data"))
-DEMO_DATA = REPO / "data"
+DEMO_DATA = REPO / "data"  # data/demo (JATS, what `make run` builds) and data/formats (the other formats)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -19,13 +18,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _shared(sub: str) -> Path:
-    path = SHARED_DATA / sub
-    if not path.is_dir():
-        reason = f"shared test data folder {path} is absent"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; under CI=true this is a failure, not a skip")
-        pytest.skip(reason)
-    return path
+    from shared_data import require_shared
+
+    return require_shared(sub)
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +44,36 @@ def demo_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def build_input(tmp_path_factory, shared_jats, demo_data):
-    """Input folder for whole builds: the shared JATS articles beside the demo sample. Read-only: a
-    test that adds an article copies it first."""
+def formats_data(demo_data) -> Path:
+    """One small sample per input format besides JATS XML (nxml, LLaVA-Med, M3LLM); data/make_formats.py."""
+    return demo_data / "formats"
+
+
+@pytest.fixture(scope="session")
+def real_jats() -> Path | None:
+    """The shared real JATS articles when ../shared/data is there, else None: real-article coverage
+    added on top of our own sample, never the only input of a test (a failure under CI=true)."""
+    from shared_data import optional_shared
+
+    return optional_shared("jats")
+
+
+@pytest.fixture(scope="session")
+def build_input(tmp_path_factory, demo_data, real_jats):
+    """Input folder for whole builds: our demo articles and every other input format, plus the shared
+    JATS articles when present. Read-only: a test that adds an article copies it first."""
     from build_helpers import make_input
 
-    return make_input(tmp_path_factory.mktemp("build-input"), shared_jats, demo_data)
+    return make_input(tmp_path_factory.mktemp("build-input"), real_jats, demo_data)
+
+
+@pytest.fixture(scope="session")
+def compound_figures(tmp_path_factory, demo_data) -> Path:
+    """Five of our own compound figures (printed panel letters, white gutters) as PNG files, named
+    <article>-Figure<n>-1.png like the shared ones: the images of the QA unit tests' upstream."""
+    from build_helpers import own_compound_figures
+
+    return own_compound_figures(tmp_path_factory.mktemp("compound"), demo_data)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""Build stage 1-3 style upstream tables for QA tests from the shared compound figures.
+"""Build stage 1-3 style upstream tables for QA tests from a folder of compound figures (the
+`compound_figures` fixture: five of our own, from data/).
 
-The images are the real shared PNGs; panel boxes are a fixed grid per figure and the crops are
+The images are real PNG files; panel boxes are a fixed grid per figure and the crops are
 real crops written content-addressed like stage 3 does; the text rows are schema-valid hand-written
 rows (this stands in for stages 1-3 in unit tests; end-to-end tests run the real stages).
 """

@@ -1,4 +1,5 @@
-"""`pmc-instruct build`: run the build-dataset flow locally (Prefect ephemeral mode, no server)."""
+"""`pmc-instruct build`: check everything, then run the build-dataset flow in this process against a
+Prefect server of its own (flows/server.py) or the one PREFECT_API_URL names."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.commands.build_options import BuildOptions, build_options
+from flows.errors import CancelledInPrefect, user_errors
+
 console = Console()
+RUNNERS = ("thread", "dask")
 
 
 def _prefect_env(out: Path) -> None:
@@ -21,24 +26,6 @@ def _prefect_env(out: Path) -> None:
         os.environ["PREFECT_HOME"] = str(home)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-
-
-def _engine_overrides(backend, base_urls, model, vision_base_urls, vision_model) -> dict:
-    text: dict = {}
-    if backend:
-        text["backend"] = backend
-    if base_urls:
-        text["base_urls"] = list(base_urls)
-        text.setdefault("backend", "openai")
-    if model:
-        text["model"] = model
-    vision: dict = {}
-    if vision_base_urls:
-        vision.update(backend="openai", base_urls=list(vision_base_urls))
-    if vision_model:
-        vision["model"] = vision_model
-    return {k: v for k, v in (("text", text), ("vision", vision)) if v}
 
 
 def summary_table(report) -> Table:
@@ -54,76 +41,76 @@ def summary_table(report) -> Table:
     return table
 
 
-def build(
-    input: Annotated[Path, typer.Option("--input", help="input folder (JATS/nxml + images, or JSON records)",
-                                        exists=True, file_okay=False)],
-    out: Annotated[Path, typer.Option("--out", help="output folder")],
-    stages: Annotated[Optional[list[str]], typer.Option("--stages", help="stages to run (repeat or comma-separate)")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="process only the first N figures (by figure id)", min=1)] = None,
-    backend: Annotated[Optional[str], typer.Option(help="text model backend: embedded | openai")] = None,
-    base_url: Annotated[Optional[list[str]], typer.Option("--base-url", help="OpenAI-compatible text endpoint (repeatable)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="text model name (server model or embedded key)")] = None,
-    vision_base_url: Annotated[Optional[list[str]], typer.Option("--vision-base-url", help="OpenAI-compatible vision endpoint (repeatable)")] = None,
-    vision_model: Annotated[Optional[str], typer.Option(help="vision model name on that endpoint")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML/YAML config file (models table)", exists=True, dir_okay=False)] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="ignore the response cache")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="response cache folder (default OUT/cache); node-local on multi-machine Dask", file_okay=False)] = None,
-    shard_size: Annotated[Optional[int], typer.Option(help="figures per shard (new shards only)", min=1)] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="max new tokens per model answer", min=16)] = None,
-    prompts_dir: Annotated[Optional[Path], typer.Option(help="prompt template folder", file_okay=False)] = None,
-    runner: Annotated[str, typer.Option("--runner", help="task runner: thread (one process) or dask (worker processes or a cluster)")] = "thread",
-    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="existing Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)")] = None,
-    dask_workers: Annotated[Optional[int], typer.Option("--dask-workers", help="LocalCluster worker processes (default: Dask's choice)", min=1)] = None,
-    shard_workers: Annotated[Optional[int], typer.Option("--shard-workers", help="(stage, shard) pairs running at once (default 4); model calls in flight are bounded by each endpoint's concurrency", min=1)] = None,
-) -> None:
-    """Build the dataset: ingest, caption summary, knowledge, perception (then later stages)."""
-    if backend not in (None, "embedded", "openai"):
-        raise typer.BadParameter("--backend must be embedded or openai")
-    if runner not in ("thread", "dask"):
-        raise typer.BadParameter("--runner must be thread or dask")
-    if runner != "dask" and (dask_address or dask_workers):
-        raise typer.BadParameter("--dask-address and --dask-workers need --runner dask")
-    _prefect_env(out)
-    from flows.runners import build_flow
-    from pipeline.build import BuildConfig, all_names
-    from pipeline.engine.settings import load_settings
-    from pipeline.ingest import InputFolderError
-    from pipeline.ingest.config import IngestConfig
-    from pipeline.io.atomic import WriteFailed
-    from pipeline.io.layout import LayoutMismatch, check_layout
-    from pipeline.io.lock import OutputBusy
-
-    names = [n.strip() for item in stages or [] for n in item.split(",") if n.strip()] or None
-    unknown = set(names or ()) - set(all_names())
-    if unknown:
-        raise typer.BadParameter(f"unknown stages {sorted(unknown)}; known: {', '.join(all_names())}")
-    settings = load_settings(config, **_engine_overrides(backend, base_url, model, vision_base_url, vision_model))
-    ingest = IngestConfig(**({"shard_size": shard_size} if shard_size else {}))
-    cfg = BuildConfig(input_dir=input.resolve(), out_dir=out.resolve(), stages=names, limit=limit,
-                      no_cache=no_cache, cache_dir=cache_dir.resolve() if cache_dir else None,
-                      max_tokens=max_tokens, prompts_dir=prompts_dir, ingest=ingest,
-                      engine=settings, **({"shard_workers": shard_workers} if shard_workers else {}))
-    try:
-        check_layout(cfg.out_dir)  # refuse a foreign output folder before Prefect starts
-        report = build_flow(runner, dask_address, dask_workers, cfg.shard_workers)(cfg)
-    except (InputFolderError, LayoutMismatch, OutputBusy, FileNotFoundError) as exc:  # the run cannot start
-        console.print(f"[red]build failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    except WriteFailed as exc:  # e.g. a full disk: finished shards stay valid, a rerun resumes
-        console.print(f"[red]build failed:[/red] {exc}; finished shards are kept, rerun the same command "
-                      "to resume once there is room")
-        raise typer.Exit(1) from exc
+def _print_outputs(report, out: Path) -> None:
     console.print(summary_table(report))
-    out = cfg.out_dir
     tables = [s.output for s in report.steps if s.output and (out / s.output).is_dir()]
     console.print(f"Parquet shards:  {out}/<table>/part-*.parquet ({', '.join(tables)})", soft_wrap=True)
     console.print(f"Rejects:         {out}/rejects/<stage>/")
     console.print(f"Build report:    {out / 'build-report.md'}")
-    for label, rel in (("Stats:", "stats.json"), ("InternVL export:", "export/internvl/meta.json")):
+    if report.keep_rate is not None:  # the headline: how much of what the model wrote survived the gates
+        console.print(f"Kept:            {report.keep_rate:.1%} of generated rows ({', '.join(report.models)})")
+    for label, rel in (("Stats:", "stats.json"), ("InternVL train:", "export/internvl/meta.json"),
+                       ("InternVL eval:", "export/internvl/meta_eval.json")):
         if (out / rel).exists():
             console.print(f"{label:<16} {out / rel}")
     if (out / "report.html").exists():
         console.print(f"Dataset report:  {(out / 'report.html').as_uri()}", soft_wrap=True)
+
+
+def _warm_imports() -> None:
+    """Run while our Prefect server starts: importing prefect and the flow costs seconds too."""
+    import flows.build  # noqa: F401
+    import flows.runners  # noqa: F401
+
+
+def run_build(cfg, runner: str = "thread", dask_address: str | None = None, dask_workers: int | None = None):
+    """The flow against a Prefect API; the live progress display while it runs."""
+    from flows import stopping
+    from flows.live import live_progress
+    from flows.server import configured_api_url, prefect_api
+
+    _prefect_env(cfg.out_dir)
+    external = configured_api_url() is not None
+    deadline = stopping.install(stopping.EXTERNAL_GRACE_S if external else stopping.GRACE_S)
+    try:
+        with prefect_api(Path(os.environ["PREFECT_HOME"]), on_ready=_warm_imports):
+            from flows.monitor import cancelled_in_prefect, mark_cancelled
+            from flows.runners import build_flow
+
+            try:
+                with live_progress():
+                    return build_flow(runner, dask_address, dask_workers, cfg.shard_workers)(cfg)
+            except BaseException:
+                if cancelled_in_prefect():
+                    mark_cancelled()  # while the server is still up
+                    raise CancelledInPrefect() from None
+                raise
+    finally:
+        stopping.uninstall(deadline)
+
+
+@build_options
+def build(
+    input: Annotated[Path, typer.Option("--input", help="input folder (JATS/nxml + images, or JSON records)")],
+    out: Annotated[Path, typer.Option("--out", help="output folder (created if absent; never inside --input)")],
+    runner: Annotated[str, typer.Option("--runner", help="task runner: thread (one process) or dask (worker processes or a cluster)")] = "thread",
+    dask_address: Annotated[Optional[str], typer.Option("--dask-address", help="existing Dask scheduler, e.g. tcp://host:8786 (default: a LocalCluster)")] = None,
+    dask_workers: Annotated[Optional[int], typer.Option("--dask-workers", help="LocalCluster worker processes (default: Dask's choice)", min=1)] = None,
+    *,
+    opts: BuildOptions,
+) -> None:
+    """Build the dataset: ingest, caption summary, knowledge, perception, QA, de-leakage, finalize, report."""
+    from flows.preflight import check_build
+
+    with user_errors("build"):
+        problems = []
+        if runner not in RUNNERS:
+            problems.append(f"--runner: {runner!r} is not a task runner; choose thread or dask")
+        elif runner != "dask" and (dask_address or dask_workers):
+            problems.append("--dask-address and --dask-workers need --runner dask")
+        cfg = check_build(input, out, opts, extra=problems)
+        report = run_build(cfg, runner, dask_address, dask_workers)
+    _print_outputs(report, cfg.out_dir)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from flows.errors import refuse_unless_build_output
+
 
 def register(app: typer.Typer) -> None:
     @app.command("report")
@@ -18,9 +20,7 @@ def register(app: typer.Typer) -> None:
         """Write a self-contained HTML report (counts, rejects, leakage, distributions, gallery) to DIR/report.html."""
         from pipeline.report import write_report  # imported late: keeps `--help` fast
 
-        if not out_dir.is_dir():
-            typer.echo(f"error: output folder {out_dir} does not exist or is not a folder", err=True)
-            raise typer.Exit(2)
+        refuse_unless_build_output(out_dir)
         path = write_report(out_dir, max_examples_per_task=max_examples)
         size_kib = path.stat().st_size / 1024
         typer.echo(f"report written ({size_kib:.0f} KiB): {path.resolve().as_uri()}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+import pipeline.build.progress as live
 from pipeline.build.config import BuildConfig
 from pipeline.engine.backend import Backend
 from pipeline.engine.settings import DEFAULT_EMBEDDED_MODEL, EngineSettings, ModelRole
@@ -70,9 +71,11 @@ def select_figures(out_dir: Path, limit: int | None) -> dict[str, frozenset[str]
 
 def make_context(config: BuildConfig, engine: Engine | None = None) -> BuildContext:
     """Call after ingest: the shards and the --limit selection come from the figures table."""
-    return BuildContext(
+    ctx = BuildContext(
         config=config,
         model_ids=model_ids(config.engine, engine),
         shards=figure_shards(config.out_dir),
         selection=select_figures(config.out_dir, config.limit),
     )
+    live.current().set_shards(live.shard_sizes(ctx.out_dir, ctx.shards, ctx.selection))
+    return ctx

@@ -1,5 +1,7 @@
 """What a build did, per stage: rows, rejects (by reason), shards skipped, model calls, cache hits,
-and times. One pydantic model, rendered to markdown for the Prefect artifact and <out>/build-report.md.
+and times. One pydantic model, rendered to markdown for the Prefect artifact and kept per build:
+<out>/reports/<time>-<run>.md for every build, and <out>/build-report.md for the latest build that
+did work (a rerun with nothing new must not hide the real build's report).
 
 Times are measured, not summed over overlapping shards: `seconds` (wall) is the union of the
 shards' running intervals, `model_seconds` the union of their engine calls, `queue_seconds` the
@@ -7,6 +9,9 @@ union of the intervals some shard waited for a worker; `cpu_seconds` is CPU time
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from pipeline.timing import union_seconds
 
 REPORT_MD = "build-report.md"
 REPORT_JSON = "_state/build-report.json"
+REPORTS_DIR = "reports"
 
 
 class StepReport(BaseModel):
@@ -87,9 +93,35 @@ class BuildReport(BaseModel):
     engine: dict[str, int] = Field(default_factory=dict, description="EngineStats counters summed over steps")
     version: str = Field("", description="dataset version manifest under <out>/versions/ after this build")
     new_version: bool = Field(False, description="False: the output matched the newest version already")
+    keep_rate: float | None = Field(None, description="headline: final rows / generated rows (from stats.json)")
+    models: list[str] = Field(default_factory=list, description="models that wrote the generated rows")
+    keep: list[dict] = Field(default_factory=list, description="per task: generated, rejected by each gate, kept")
+
+    def add_keep_rates(self, out_dir: Path) -> None:
+        """Copy the keep-rate table from <out>/stats.json (written by finalize) when there is one."""
+        path = Path(out_dir) / "stats.json"
+        if not path.is_file():
+            return
+        stats = json.loads(path.read_text())
+        self.keep_rate, self.models = stats.get("keep_rate"), stats.get("models", [])
+        self.keep = [{"task": t["task"], "generated": t.get("generated", 0), "kept": t.get("final", 0),
+                      "keep_rate": t.get("keep_rate"), "rejected_by_gate": t.get("rejected_by_gate", {})}
+                     for t in stats.get("tasks", [])]
 
     def step(self, name: str) -> StepReport | None:
         return next((s for s in self.steps if s.name == name), None)
+
+    def _keep_lines(self) -> list[str]:
+        if not self.keep:
+            return []
+        generated, kept = sum(k["generated"] for k in self.keep), sum(k["kept"] for k in self.keep)
+        lines = [f"**Kept {kept} of {generated} generated rows ({_pct(self.keep_rate)})**, written by "
+                 f"{', '.join(f'`{m}`' for m in self.models) or 'n/a'}.", "",
+                 "| task | generated | rejected by gate | kept | keep-rate |", "| --- | ---: | --- | ---: | ---: |"]
+        for k in self.keep:
+            gates = ", ".join(f"{g}: {n}" for g, n in k["rejected_by_gate"].items()) or "-"
+            lines.append(f"| {k['task']} | {k['generated']} | {gates} | {k['kept']} | {_pct(k['keep_rate'])} |")
+        return [*lines, "", SPLIT_NOTE, ""]
 
     def to_markdown(self) -> str:
         lines = [
@@ -101,6 +133,7 @@ class BuildReport(BaseModel):
             *([f"Dataset version: **{self.version}**" + ("" if self.new_version else " (unchanged)") + "."]
               if self.version else []),
             "",
+            *self._keep_lines(),
             "| step | rows | rejects | shards | skipped | model calls | cache hits | wall s | cpu s | model s "
             "| queue s |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -124,6 +157,41 @@ class BuildReport(BaseModel):
         return "\n".join(lines) + "\n"
 
 
+SPLIT_NOTE = ("Train/eval split by article (all rows of an article on one side, chosen by a hash of its id): "
+              "InternVL training meta `export/internvl/meta.json` (train only), eval meta "
+              "`export/internvl/meta_eval.json`; paths relative to that folder.")
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.1%}"
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def did_work(report: BuildReport) -> bool:
+    """Whether the build changed anything: a model call, a shard or step redone, or a new version."""
+    return (report.model_calls > 0 or report.new_version
+            or any(s.skipped_shards < s.shards for s in report.steps if s.kind in ("stage", "step")))
+
+
+def keep_report(out_dir: Path, report: BuildReport, run_name: str = "local", now: float | None = None) -> Path:
+    """Write reports/<time>-<run>.md; make build-report.md that report when the build did work (or when
+    there is none yet). Returns the kept report's path."""
+    from pipeline.io.atomic import atomic_write_text
+
+    out_dir = Path(out_dir)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_name).strip("-.") or "local"
+    path = out_dir / REPORTS_DIR / f"{stamp}-{name}.md"
+    markdown = report.to_markdown()
+    atomic_write_text(path, markdown)
+    latest = out_dir / REPORT_MD
+    if did_work(report) or not latest.exists():
+        title, _, rest = markdown.partition("\n")
+        pointer = (f"_This is [{REPORTS_DIR}/{path.name}]({REPORTS_DIR}/{path.name}), the latest build that did "
+                   f"work; every build's report is kept in `{REPORTS_DIR}/`._\n")
+        atomic_write_text(latest, f"{title}\n\n{pointer}{rest}")
+    return path

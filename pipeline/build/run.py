@@ -15,14 +15,15 @@ from pipeline.build.config import BuildConfig
 from pipeline.build.context import BuildContext, make_context
 from pipeline.build.engines import CountingEngine, add_counts, open_engine, shared
 from pipeline.build.plan import stage_plan, step_plan
-from pipeline.build.report import REPORT_JSON, REPORT_MD, BuildReport, StepReport
+import pipeline.build.progress as live  # "live": `progress` is run_ingest_step's ingest callback
+from pipeline.build.report import REPORT_JSON, BuildReport, StepReport, keep_report
 from pipeline.build.steps import GlobalStep
 from pipeline.build.versions import record_version
 from pipeline.engine.shutdown import clear_stop, request_stop
 from pipeline.engine.types import Engine
 from pipeline.ingest import run_ingest
 from pipeline.io.atomic import atomic_write_text
-from pipeline.io.layout import ensure_layout
+from pipeline.io.layout import check_apart, ensure_layout
 from pipeline.io.lock import exclusive_output
 from pipeline.io.parquet import list_shards
 from pipeline.stages.base import Stage
@@ -41,8 +42,10 @@ class CountedOutcome(ShardOutcome):
 def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
     clock = Clock()
     out = Path(config.out_dir)
+    check_apart(Path(config.input_dir), out)
     ensure_layout(out)
-    run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
+    with live.current().step("ingest", kind="ingest"):
+        run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
     shards = list_shards(out / "figures")
     report = StepReport(
         name="ingest",
@@ -71,15 +74,19 @@ def check_shard(stage: Stage, ctx: BuildContext, shard: str) -> CountedOutcome |
 def run_shard(stage: Stage, ctx: BuildContext, shard: str, engine: Engine) -> CountedOutcome:
     """Run one stage on one shard; a current shard (not forced) is settled from its marker."""
     view = CountingEngine(engine)
-    outcome = run_stage_shard(stage, ctx.out_dir, shard, view, ctx.ids_for(stage), force=ctx.forces(stage),
-                              only=ctx.only(shard))
+    tracker = live.current()
+    with tracker.shard(stage.name, shard):  # its model calls count in the live progress as they complete
+        outcome = run_stage_shard(stage, ctx.out_dir, shard, view, ctx.ids_for(stage), force=ctx.forces(stage),
+                                  only=ctx.only(shard))
+    tracker.shard_done(stage.name, shard, outcome.rejects, outcome.skipped)
     return CountedOutcome(**asdict(outcome), engine=view.counts)
 
 
 def run_step(step: GlobalStep, ctx: BuildContext, engine: Engine) -> StepReport:
     view = CountingEngine(engine)
     clock = Clock()
-    report = step.run(ctx, view)
+    with live.current().step(step.name):
+        report = step.run(ctx, view)
     clock.stop()
     report.engine = add_counts(report.engine, view.counts)
     if report.seconds:  # a step skipped from its marker reports 0 s, and so 0 CPU
@@ -94,8 +101,10 @@ def stage_report(stage: Stage, ctx: BuildContext, outcomes: list[CountedOutcome]
     return report
 
 
-def finish_report(ctx: BuildContext, steps: list[StepReport], seconds: float, cpu_seconds: float = 0.0) -> BuildReport:
-    """Assemble the report and write it to <out>/build-report.md and <out>/_state/build-report.json."""
+def finish_report(ctx: BuildContext, steps: list[StepReport], seconds: float, cpu_seconds: float = 0.0,
+                  run_name: str = "local") -> BuildReport:
+    """Assemble the report; keep it (report.keep_report: reports/<time>-<run>.md, and build-report.md
+    when the build did work) and in <out>/_state/build-report.json."""
     # Totals come from the steps, not from one engine's counters: engines are per process (Dask
     # workers each have their own) and live across builds, so their counters are not this run's.
     engine_counts: dict[str, int] = {}
@@ -111,10 +120,11 @@ def finish_report(ctx: BuildContext, steps: list[StepReport], seconds: float, cp
         cpu_seconds=round(cpu_seconds, 3),
         perception_mode=ctx.config.perception_mode,
     )
+    report.add_keep_rates(ctx.out_dir)
     report.version, report.new_version = record_version(
         ctx.out_dir, ctx.config, {"model_calls": report.model_calls, "cache_hits": report.cache_hits,
                                   "seconds": report.seconds, "engine": engine_counts})
-    atomic_write_text(ctx.out_dir / REPORT_MD, report.to_markdown())
+    keep_report(ctx.out_dir, report, run_name)
     atomic_write_text(ctx.out_dir / REPORT_JSON, report.model_dump_json(indent=2))
     return report
 

@@ -28,3 +28,17 @@ def redact(context: str, answer: str, drop_share: float = 0.5) -> str:
         kept.append(sent)
     text = " ".join(kept)
     return ANY_CASE_WORD.sub(lambda m: MASK if m.group(0).lower() in answer_words else m.group(0), text)
+
+
+def readable_words(text: str) -> int:
+    """Content words left once masks are removed: what a reader can still use."""
+    return len(content_words(text.replace(MASK, " ")))
+
+
+def unreadable(text: str, min_words: int = 3) -> bool:
+    """Redaction left masks rather than text: fewer than `min_words` readable words, or as many
+    masks as readable words ("[...] [...] in [...] [...]")."""
+    if MASK not in text:
+        return False
+    readable = readable_words(text)
+    return readable < min_words or text.count(MASK) >= readable

@@ -7,6 +7,9 @@ call. For the others a model rewrites the context; the kept context is the least
   - a deterministic redaction of the original (pipeline.deleak.redact), used when the rewrite does
     not lower the score or the call failed,
   - the original itself (only when neither of the above scores lower).
+A redaction that leaves masks rather than text ("[...] [...] in [...]") is replaced by no context
+at all: keeping the original would leak the answer into training and eval, and a row with images
+is still answerable without it (gate.context drops a text-only row with no context left).
 `deleak_provenance` says which: the model's provenance, or method=rule with template_name
 "deleak.redact"; it is None for rows passed through or kept unchanged. The conversation is
 re-rendered from the new context; `context_original` keeps the text before.
@@ -20,7 +23,7 @@ from typing import Any
 
 from pipeline.deleak.config import DeleakConfig
 from pipeline.deleak.leakage import LeakageScorer
-from pipeline.deleak.redact import redact
+from pipeline.deleak.redact import redact, unreadable
 from pipeline.engine.types import ChatResult
 from pipeline.generators.conversation import rerender, strip_placeholders
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
@@ -34,6 +37,7 @@ SCORER_ID = "all-MiniLM-L6-v2"
 
 
 class DeleakStage(Stage):
+    version = "2"  # 2: a redaction left as masks only becomes no context
     row_model = QARow
     output_model = DeleakOutput
     templates = (TEMPLATE,)
@@ -122,6 +126,8 @@ class DeleakStage(Stage):
             candidates.append((score, redacted, rule_provenance(REDACT_TEMPLATE, self.version)))
         # lowest leakage wins; on a tie the earlier candidate (original, then rewrite) is kept
         after, context, source = min(candidates, key=lambda c: c[0])
+        if unreadable(context):  # masks, not text: show no context (a text-only row is then gated out)
+            context, after = "", 0.0
         return [self._final(row, context, before, after, source)]
 
     @staticmethod

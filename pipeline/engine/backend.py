@@ -30,6 +30,7 @@ class Outcome:
     tokens_out: int = 0
     latency_s: float = 0.0
     attempts: int = 0
+    finish_reason: str | None = None  # "stop" | "length" (cut short) | None (unknown)
 
 
 class Backend(Protocol):

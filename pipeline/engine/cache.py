@@ -32,6 +32,7 @@ class CachedResponse(BaseModel):
     tokens_in: int
     tokens_out: int
     latency_s: float
+    finish_reason: str | None = None
 
 
 class ResponseCache:
@@ -49,6 +50,9 @@ class ResponseCache:
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._retry(lambda: self._conn.execute(_SCHEMA))
+        columns = {r[1] for r in self._retry(lambda: self._conn.execute("PRAGMA table_info(responses)").fetchall())}
+        if "finish_reason" not in columns:  # caches written before finish_reason was kept
+            self._retry(lambda: self._conn.execute("ALTER TABLE responses ADD COLUMN finish_reason TEXT"))
 
     @classmethod
     def for_output(cls, out_dir: Path) -> ResponseCache:
@@ -68,20 +72,21 @@ class ResponseCache:
     def get(self, request_hash: str) -> CachedResponse | None:
         row = self._retry(
             lambda: self._conn.execute(
-                "SELECT request_hash, model_id, text, tokens_in, tokens_out, latency_s "
+                "SELECT request_hash, model_id, text, tokens_in, tokens_out, latency_s, finish_reason "
                 "FROM responses WHERE request_hash = ?",
                 (request_hash,),
             ).fetchone()
         )
         if row is None:
             return None
-        keys = ("request_hash", "model_id", "text", "tokens_in", "tokens_out", "latency_s")
+        keys = ("request_hash", "model_id", "text", "tokens_in", "tokens_out", "latency_s", "finish_reason")
         return CachedResponse(**dict(zip(keys, row)))
 
     def put(self, entry: CachedResponse) -> None:
         self._retry(
             lambda: self._conn.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO responses (request_hash, model_id, text, tokens_in, tokens_out, latency_s, "
+                "created_at, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry.request_hash,
                     entry.model_id,
@@ -90,6 +95,7 @@ class ResponseCache:
                     entry.tokens_out,
                     entry.latency_s,
                     time.time(),
+                    entry.finish_reason,
                 ),
             )
         )

@@ -53,11 +53,12 @@ class ModelEngine:
         text = None
         counts: dict = {}
         if cached is not None:
-            counts = dict(latency_s=cached.latency_s, tokens_in=cached.tokens_in, tokens_out=cached.tokens_out)
+            counts = dict(latency_s=cached.latency_s, tokens_in=cached.tokens_in, tokens_out=cached.tokens_out,
+                          finish_reason=cached.finish_reason)
             text = cached.text
         elif out is not None:
             counts = dict(latency_s=out.latency_s, tokens_in=out.tokens_in, tokens_out=out.tokens_out,
-                          attempts=out.attempts)
+                          attempts=out.attempts, finish_reason=out.finish_reason)
             text, parsed, error, kind = out.text, out.parsed, out.error, out.error_kind
         prov = Provenance(  # built in one go: assigning fields one by one costs a validation each
             method=Method.VISION_MODEL if vision else Method.TEXT_MODEL,
@@ -183,12 +184,13 @@ class ModelEngine:
             if self.cache is not None and out.text is not None:
                 self.cache.put(CachedResponse(request_hash=job.request_hash, model_id=backend.model_id,
                                               text=out.text, tokens_in=out.tokens_in,
-                                              tokens_out=out.tokens_out, latency_s=out.latency_s))
+                                              tokens_out=out.tokens_out, latency_s=out.latency_s,
+                                              finish_reason=out.finish_reason))
         results = [self._result(job.req, backend, job.request_hash, out)]
         for twin in followers.get(job.request_hash, []):
             twin_out = Outcome(job=Job(twin, job.request_hash), text=out.text, parsed=out.parsed, error=out.error,
                                error_kind=out.error_kind, tokens_in=out.tokens_in, tokens_out=out.tokens_out,
-                               latency_s=out.latency_s, attempts=0)
+                               latency_s=out.latency_s, attempts=0, finish_reason=out.finish_reason)
             results.append(self._result(twin, backend, job.request_hash, twin_out))
         return results
 

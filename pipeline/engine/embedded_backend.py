@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -37,6 +38,37 @@ def _string_slots(node: Any, root: dict[str, Any], items: int = _MAX_ITEMS, mult
     options = node.get("anyOf", [])
     return sum(_string_slots(v, root, items, mult) for v in node.get("properties", {}).values()) + max(
         [_string_slots(o, root, items, mult) for o in options] or [0])
+
+
+def _string_cap(schema_text: str) -> int | None:
+    """The longest string the bounded schema allows (every free string gets the same bound)."""
+    caps = [int(n) for n in re.findall(r'"maxLength": (\d+)', schema_text)]
+    return max(caps) if caps else None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def finish_reason(text: str, n_out: int, max_new: int, schema_text: str) -> str:
+    """"length" when the answer was cut short: no stop token within max_new, or a string that reached
+    the grammar's length bound (the grammar then closes the JSON mid-word, e.g. "The edge-d")."""
+    if n_out >= max_new:
+        return "length"
+    cap = _string_cap(schema_text)
+    if cap is not None:
+        try:
+            if any(len(s) >= cap for s in _strings(json.loads(text))):
+                return "length"
+        except ValueError:
+            pass
+    return "stop"
 
 
 def _stop_criteria():
@@ -166,7 +198,7 @@ class EmbeddedBackend:
             n_out = next((j for j, t in enumerate(row) if t in stops), len(row))
             text = lm.tokenizer.decode(row[:n_out], skip_special_tokens=True)
             o = Outcome(job=job, text=text, tokens_in=int(enc["attention_mask"][i].sum()), tokens_out=n_out,
-                        latency_s=elapsed, attempts=1)
+                        latency_s=elapsed, attempts=1, finish_reason=finish_reason(text, n_out, max_new, schema_text))
             if job.req.output_model is not None:
                 o.parsed, why = parse_output(text, job.req.output_model)
                 if o.parsed is None:

@@ -126,7 +126,7 @@ class OpenAIBackend:
             text = f'{text[:-1]},"response_format":{response_format}}}'
         return text.encode()
 
-    async def _post(self, ep: Endpoint, content: bytes, req: ChatRequest) -> tuple[str, int, int]:
+    async def _post(self, ep: Endpoint, content: bytes, req: ChatRequest) -> tuple[str, int, int, str | None]:
         """POST /chat/completions through the SDK's generic `post` (its auth, timeouts and status errors)
         with a pre-serialised body, reading the reply raw. The typed `chat.completions.create` runs a
         recursive TypedDict transform over the params and a pydantic parse of the reply: about a fifth
@@ -142,13 +142,16 @@ class OpenAIBackend:
         )
         try:
             data = json.loads(response.content)
-            text = data["choices"][0]["message"]["content"] or ""
+            choice = data["choices"][0]
+            text = choice["message"]["content"] or ""
             usage = data.get("usage") or {}
-            return text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            finish = choice.get("finish_reason")  # "length": max_tokens cut the answer short
+            return (text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                    str(finish) if finish else None)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ValueError(f"reply is not a chat completion: {response.text[:200]!r}") from exc
 
-    async def _create(self, ep: Endpoint, messages: list[dict[str, Any]], req: ChatRequest) -> tuple[str, int, int]:
+    async def _create(self, ep: Endpoint, messages: list[dict[str, Any]], req: ChatRequest) -> tuple[str, int, int, str | None]:
         s = req.sampling
         body: dict[str, Any] = {
             "model": self.model_id,
@@ -173,8 +176,8 @@ class OpenAIBackend:
         return await self._post(ep, self._encode(body), req)
 
     async def _call(self, messages: list[dict[str, Any]], req: ChatRequest,
-                    stats: StatsCounter) -> tuple[str, int, int, int]:
-        """One logical call with retries/failover: (text, tokens_in, tokens_out, attempts)."""
+                    stats: StatsCounter) -> tuple[str, int, int, int, str | None]:
+        """One logical call with retries/failover: (text, tokens_in, tokens_out, attempts, finish_reason)."""
         attempts = 0
         avoid: Endpoint | None = None
         retrying = AsyncRetrying(stop=stop_after_attempt(self.role.max_attempts), wait=self._wait,
@@ -197,8 +200,8 @@ class OpenAIBackend:
                     finally:
                         ep.in_flight -= 1
                     self.pool.mark_ok(ep)
-                    text, tokens_in, tokens_out = resp
-                    return text, tokens_in, tokens_out, attempts
+                    text, tokens_in, tokens_out, finish = resp
+                    return text, tokens_in, tokens_out, attempts, finish
         finally:
             stats.add(model_calls=attempts, retries=max(0, attempts - 1))
         raise AssertionError("unreachable: tenacity either returns or reraises")
@@ -213,8 +216,8 @@ class OpenAIBackend:
             out.error, out.error_kind = f"{req.key}: {exc}", ErrorKind(exc.kind)
             return out
         try:
-            text, t_in, t_out, n = await self._call(messages, req, stats)
-            out.attempts, out.tokens_in, out.tokens_out, out.text = n, t_in, t_out, text
+            text, t_in, t_out, n, finish = await self._call(messages, req, stats)
+            out.attempts, out.tokens_in, out.tokens_out, out.text, out.finish_reason = n, t_in, t_out, text, finish
             if req.output_model is not None:
                 out.parsed, why = parse_output(text, req.output_model)
                 if out.parsed is None:  # one repair call showing the model its answer and the error
@@ -222,7 +225,7 @@ class OpenAIBackend:
                     repair = [*messages, {"role": "assistant", "content": text},
                               {"role": "user", "content": f"That answer is invalid ({why}). Reply again with "
                                "only the corrected JSON object."}]
-                    text2, t_in2, t_out2, n2 = await self._call(repair, req, stats)
+                    text2, t_in2, t_out2, n2, out.finish_reason = await self._call(repair, req, stats)
                     out.attempts += n2
                     out.tokens_in += t_in2
                     out.tokens_out += t_out2

@@ -62,7 +62,7 @@ class ChatResult(BaseModel):
     parsed: Any = None  # an instance of the request's output_model when it validated
     error: str | None = None
     error_kind: ErrorKind | None = None
-    provenance: Provenance
+    provenance: Provenance  # provenance.finish_reason: "length" when the answer was cut short
 
     @property
     def ok(self) -> bool:

@@ -1,11 +1,19 @@
-"""InternVL training export: export/internvl/<task>_<split>.jsonl, images/<sha256>.<ext>, meta.json.
+"""InternVL training export: export/internvl/<task>_<split>.jsonl, images/<sha256>.<ext>, meta.json
+(training entries only) and meta_eval.json (the eval split).
 
 Each JSONL line: {"id", "image", "conversations", "width", "height"}. "image" is one path (str) or,
 for several images, a list, relative to the meta entry's `root` (the export/internvl folder);
 "width"/"height" follow the same shape. Multi-image items also carry "width_list"/"height_list",
 the keys InternVL's own multi-image format documents. Text-only items have no image, width or height.
-Images are stored once under their content hash. meta.json has one entry per non-empty task and
-split, named "<task>_<split>", with absolute `root` and `annotation` paths and `length` = line count.
+Images are stored once under their content hash.
+
+InternVL trains on every entry of the meta file it is given, so the train and eval entries live in
+two files: meta.json holds "<task>_train" entries only (pass it as --meta_path), meta_eval.json
+holds "<task>_eval". The split is by article (pipeline.gates.split), so no eval article's rows are
+in meta.json. Paths in both are relative to the folder holding them (`root` ".", `annotation`
+"<task>_<split>.jsonl"), so the folder can be copied or moved whole. InternVL resolves relative
+paths against its working directory: launch it from export/internvl (or give it a copy of the meta
+file with `root`/`annotation` made absolute). Our own finetune resolves them against the meta file.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pipeline.io.atomic import atomic_write_bytes, atomic_write_text
 from schemas import QARow, Reject, RejectReason
 
 STAGE = "export"
+META_FILES = {"train": "meta.json", "eval": "meta_eval.json"}  # InternVL trains on every entry of --meta_path
 
 
 class InternVLConfig(BaseModel):
@@ -65,7 +74,7 @@ def export_internvl(
     config = config or InternVLConfig()
     root = (Path(out_dir) / "export" / "internvl").resolve()
     store = ImageStore(root)
-    meta: dict[str, dict] = {}
+    metas: dict[str, dict[str, dict]] = {"train": {}, "eval": {}}
     rejects: list[Reject] = []
     for task in sorted(rows_by_task):
         for split in ("train", "eval"):
@@ -82,13 +91,14 @@ def export_internvl(
                 annotation.unlink(missing_ok=True)  # no stale file from an earlier run
                 continue
             atomic_write_text(annotation, "\n".join(lines) + "\n")
-            meta[f"{task}_{split}"] = {
-                "root": str(root),
-                "annotation": str(annotation),
+            metas[split][f"{task}_{split}"] = {
+                "root": ".",
+                "annotation": annotation.name,
                 "data_augment": config.data_augment,
                 "max_dynamic_patch": config.max_dynamic_patch,
                 "repeat_time": config.repeat_time,
                 "length": len(lines),
             }
-    atomic_write_text(root / "meta.json", json.dumps(meta, indent=2, sort_keys=True))
-    return meta, rejects
+    for split, name in META_FILES.items():
+        atomic_write_text(root / name, json.dumps(metas[split], indent=2, sort_keys=True))
+    return {**metas["train"], **metas["eval"]}, rejects

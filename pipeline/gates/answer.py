@@ -11,8 +11,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from pipeline.gates.base import Gate
-from schemas import QARow, Reject, RejectReason
+from pipeline.gates.base import Flag, RowGate
+from schemas import QARow, RejectReason
 
 
 class AnswerConfig(BaseModel):
@@ -38,26 +38,19 @@ def degenerate(answer: str, config: AnswerConfig) -> str | None:
     return None
 
 
-class AnswerGate(Gate):
+class AnswerGate(RowGate):
     name: ClassVar[str] = "answer"
 
     def __init__(self, config: AnswerConfig | None = None) -> None:
         self.config = config or AnswerConfig()
 
-    def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
-        kept, rejects = [], []
-        for row in rows:
-            words = len(row.answer.split())
-            limit = self.config.max_words_by_task.get(row.task, self.config.max_words)
-            if not row.answer.strip():
-                rejects.append(self.reject(row, RejectReason.ANSWER_EMPTY, "the answer is empty"))
-            elif words > limit or (words < self.config.min_words and not row.answer_letter):
-                rejects.append(
-                    self.reject(row, RejectReason.ANSWER_LENGTH,
-                                f"answer has {words} words, allowed {self.config.min_words}-{limit}")
-                )
-            elif (why := degenerate(row.answer, self.config)) is not None:
-                rejects.append(self.reject(row, RejectReason.ANSWER_DEGENERATE, why))
-            else:
-                kept.append(row)
-        return kept, rejects
+    def check(self, row: QARow) -> Flag | None:
+        words = len(row.answer.split())
+        limit = self.config.max_words_by_task.get(row.task, self.config.max_words)
+        if not row.answer.strip():
+            return Flag(RejectReason.ANSWER_EMPTY, "the answer is empty")
+        if words > limit or (words < self.config.min_words and not row.answer_letter):
+            return Flag(RejectReason.ANSWER_LENGTH, f"answer has {words} words, allowed {self.config.min_words}-{limit}")
+        if (why := degenerate(row.answer, self.config)) is not None:
+            return Flag(RejectReason.ANSWER_DEGENERATE, why)
+        return None

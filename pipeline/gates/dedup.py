@@ -4,6 +4,10 @@ Two rows are near-duplicates when they belong to the same task, show the same im
 rows all share the empty image set) and the Jaccard estimate of their shingles reaches the
 threshold. The same question about different images is a different sample, hence the image key.
 Rows are visited in qa_id order and the first of a group is kept, so the result is deterministic.
+
+Across tasks, rows of the same figure are compared too (question + answer, same threshold): the
+same question and answer asked by compound_qa with the image and by text_qa without it is one
+sample seen twice. The row showing more images is kept (then the first by qa_id).
 """
 
 from __future__ import annotations
@@ -77,4 +81,47 @@ class DedupGate(Gate):
             lsh.insert(row.qa_id, m)
             hashes[row.qa_id], group[row.qa_id] = m, key
             kept.append(row)
-        return kept, rejects
+        kept, across = self.across_tasks(kept)
+        kept, ambiguous = self.ambiguous_stems(kept)
+        return kept, rejects + across + ambiguous
+
+    def ambiguous_stems(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
+        """Selection questions of one figure that share a stem but name different correct images
+        cannot each be right: all of them are dropped."""
+        groups: dict[tuple[str, str, str], list[QARow]] = {}
+        for row in rows:
+            if row.answer_letter and row.options:
+                groups.setdefault((row.task, row.figure_id, " ".join(row.question.lower().split())), []).append(row)
+        dropped: dict[str, Reject] = {}
+        for group in groups.values():
+            targets = {r.image_paths[ord(r.answer_letter) - 65] if len(r.image_paths) == len(r.options) else r.answer
+                       for r in group}
+            if len(group) > 1 and len(targets) > 1:
+                for row in group:
+                    dropped[row.qa_id] = self.reject(
+                        row, RejectReason.NEAR_DUPLICATE,
+                        f"the same selection stem is asked {len(group)} times in this figure with different correct images")
+        return [r for r in rows if r.qa_id not in dropped], list(dropped.values())
+
+    def across_tasks(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
+        by_figure: dict[str, list[QARow]] = {}
+        for row in rows:
+            by_figure.setdefault(row.figure_id, []).append(row)
+        dropped: dict[str, Reject] = {}
+        for group in by_figure.values():
+            if len({r.task for r in group}) < 2:
+                continue
+            ordered = sorted(group, key=lambda r: (-len(r.image_paths), r.qa_id))
+            texts = {r.qa_id: shingles(dedup_text(r), self.config.shingle_words) for r in ordered}
+            for i, row in enumerate(ordered):
+                for earlier in ordered[:i]:
+                    if earlier.task == row.task or earlier.qa_id in dropped:
+                        continue
+                    a, b = texts[row.qa_id], texts[earlier.qa_id]
+                    score = len(a & b) / len(a | b) if a | b else 0.0
+                    if score >= self.config.threshold:
+                        dropped[row.qa_id] = self.reject(
+                            row, RejectReason.NEAR_DUPLICATE,
+                            f"near-duplicate of {earlier.qa_id} in task {earlier.task} (Jaccard {score:.2f})")
+                        break
+        return [r for r in rows if r.qa_id not in dropped], list(dropped.values())

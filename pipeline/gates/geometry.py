@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pipeline.gates.base import Gate
+from pipeline.gates.base import Flag, RowGate
 from pipeline.geometry import internvl_ref, relation
-from schemas import QARow, Reject, RejectReason
+from schemas import QARow, RejectReason
 
 
-class GeometryGate(Gate):
+class GeometryGate(RowGate):
     name: ClassVar[str] = "geometry"
 
     def __init__(self, tolerance: float = 0.05) -> None:
@@ -29,12 +29,8 @@ class GeometryGate(Gate):
                 return f"question lacks the grounded box of {name}"
         return None
 
-    def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
-        kept, rejects = [], []
-        for row in rows:
-            problem = self.problem(row) if (row.relation is not None or row.task == "bbox_qa") else None
-            if problem:
-                rejects.append(self.reject(row, RejectReason.GEOMETRY_MISMATCH, problem))
-            else:
-                kept.append(row)
-        return kept, rejects
+    def check(self, row: QARow) -> Flag | None:
+        if row.relation is None and row.task != "bbox_qa":
+            return None
+        problem = self.problem(row)
+        return Flag(RejectReason.GEOMETRY_MISMATCH, problem) if problem else None

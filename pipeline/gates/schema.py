@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from pipeline.gates.base import Gate
+from pipeline.gates.base import Flag, RowGate
 from schemas import QARow, Reject, RejectReason
 
 
@@ -41,7 +41,7 @@ def mcq_problem(row: QARow) -> str | None:
     return None
 
 
-class SchemaGate(Gate):
+class SchemaGate(RowGate):
     name: ClassVar[str] = "schema"
 
     def validate(self, records: list[dict[str, Any]]) -> tuple[list[QARow], list[Reject]]:
@@ -60,19 +60,21 @@ class SchemaGate(Gate):
         kept, more = self.apply(rows)
         return kept, rejects + more
 
+    def check(self, row: QARow) -> Flag | None:
+        problem = conversation_problem(row) or mcq_problem(row)
+        if problem:
+            return Flag(RejectReason.SCHEMA_INVALID, problem)
+        missing = [p for p in row.image_paths if not Path(p).is_file()]
+        if missing:
+            return Flag(RejectReason.IMAGE_MISSING, f"image file(s) missing: {missing}")
+        return None
+
     def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
         kept, rejects, seen = [], [], set()
         for row in rows:
-            if row.qa_id in seen:
-                rejects.append(self.reject(row, RejectReason.DUPLICATE_ID, "the qa_id occurs more than once"))
-                continue
-            problem = conversation_problem(row) or mcq_problem(row)
-            if problem:
-                rejects.append(self.reject(row, RejectReason.SCHEMA_INVALID, problem))
-                continue
-            missing = [p for p in row.image_paths if not Path(p).is_file()]
-            if missing:
-                rejects.append(self.reject(row, RejectReason.IMAGE_MISSING, f"image file(s) missing: {missing}"))
+            flag = Flag(RejectReason.DUPLICATE_ID, "the qa_id occurs more than once") if row.qa_id in seen else self.check(row)
+            if flag is not None:
+                rejects.append(self.reject(row, flag.reason, flag.detail))
                 continue
             seen.add(row.qa_id)
             kept.append(row)

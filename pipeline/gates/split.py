@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from pipeline.gates.base import Gate
+from pipeline.gates.base import Flag, RowGate
 from schemas import QARow, Reject, RejectReason
 
 
@@ -25,19 +25,22 @@ def article_split(article_id: str, config: SplitConfig) -> str:
     return "eval" if int.from_bytes(digest[:8], "big") / 2**64 < config.eval_fraction else "train"
 
 
-class SplitGate(Gate):
+class SplitGate(RowGate):
     name: ClassVar[str] = "split"
 
     def __init__(self, config: SplitConfig | None = None) -> None:
         self.config = config or SplitConfig()
 
+    def check(self, row: QARow) -> Flag | None:
+        if not row.article_id.strip():
+            return Flag(RejectReason.MISSING_INPUT, "no article id, so no safe split")
+        return None
+
+    def keep(self, row: QARow) -> QARow:
+        return row.model_copy(update={"split": article_split(row.article_id, self.config)})
+
     def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
-        kept, rejects = [], []
-        for row in rows:
-            if not row.article_id.strip():
-                rejects.append(self.reject(row, RejectReason.MISSING_INPUT, "no article id, so no safe split"))
-                continue
-            kept.append(row.model_copy(update={"split": article_split(row.article_id, self.config)}))
+        kept, rejects = super().apply(rows)
         splits: dict[str, set[str]] = {}
         for row in kept:
             splits.setdefault(row.article_id, set()).add(row.split)

@@ -47,6 +47,26 @@ def check_layout(out: Path) -> None:
         )
 
 
+def apart_problem(input_dir: Path, out_dir: Path) -> str | None:
+    """Why `out_dir` may not hold a build of `input_dir` (one is the other or inside it), or None.
+    A build inside its input would ingest its own output; an input inside the output gets swept."""
+    src, dst = Path(input_dir).resolve(), Path(out_dir).resolve()
+    if dst == src:
+        return f"output folder {out_dir} is the input folder"
+    if src in dst.parents:
+        return f"output folder {out_dir} is inside the input folder {input_dir}"
+    if dst in src.parents:
+        return f"output folder {out_dir} contains the input folder {input_dir}"
+    return None
+
+
+def check_apart(input_dir: Path, out_dir: Path) -> None:
+    """Raise LayoutMismatch when input and output folders overlap (see apart_problem)."""
+    problem = apart_problem(input_dir, out_dir)
+    if problem:
+        raise LayoutMismatch(f"{problem}; write the build to a folder outside the input")
+
+
 def ensure_layout(out: Path, created_by: str = "pmc-instruct") -> Path:
     """Create `out` with a layout marker, or check the existing marker's schema version.
 

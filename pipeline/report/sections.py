@@ -33,8 +33,10 @@ def tasks(data: ReportData, stats: DatasetStats | None, stats_error: str | None)
             "train": t.train, "eval": t.eval,
             "rejected": sum(t.rejects_by_reason.values()), "reasons": t.rejects_by_reason,
             "duplicate_rate": t.duplicate_rate, "rewritten": t.rewritten,
+            "keep_rate": t.keep_rate, "by_gate": t.rejected_by_gate, "models": t.models,
         })
-    return {"note": None, "rows": rows, "total_final": stats.total_final}
+    return {"note": None, "rows": rows, "total_final": stats.total_final, "total_generated": stats.total_generated,
+            "keep_rate": stats.keep_rate, "models": stats.models}
 
 
 def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | None) -> dict:

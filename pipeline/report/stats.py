@@ -32,6 +32,9 @@ class TaskStats(BaseModel):
     mcq_letters: dict[str, int] = Field(default_factory=dict, description="correct letter counts in final rows")
     duplicates: int = 0
     duplicate_rate: float | None = Field(None, description="near-duplicate drops / rows that entered finalize")
+    rejected_by_gate: dict[str, int] = Field(default_factory=dict, description="finalize gate -> rows of this task it dropped")
+    keep_rate: float | None = Field(None, description="final / generated: the share of generated rows that survived")
+    models: list[str] = Field(default_factory=list, description="models that wrote this task's generated rows")
 
 
 class PanelStats(BaseModel):
@@ -53,6 +56,9 @@ class DatasetStats(BaseModel):
     rejects_by_stage: dict[str, dict[str, int]] = Field(default_factory=dict)
     total_final: int = 0
     total_rejects: int = 0
+    total_generated: int = 0
+    keep_rate: float | None = Field(None, description="headline: final rows / generated rows, all tasks")
+    models: list[str] = Field(default_factory=list, description="models that wrote the generated rows")
 
 
 def _columns(folder: Path, columns: list[str]) -> dict[str, list]:
@@ -71,6 +77,12 @@ def _count(folder: Path) -> int:
 def _mean(values: list) -> float | None:
     vals = [v for v in values if v is not None]
     return round(sum(vals) / len(vals), 4) if vals else None
+
+
+def _models(folder: Path) -> list[str]:
+    """Distinct model ids in a table's provenance ("rule" for rows no model wrote)."""
+    names = {(p or {}).get("model_id") or "rule" for p in _columns(folder, ["provenance"])["provenance"]}
+    return sorted(names)
 
 
 def _task_names(out: Path) -> list[str]:
@@ -115,6 +127,7 @@ def compute_stats(out_dir: Path) -> DatasetStats:
     by_task = {t: TaskStats(task=t) for t in tasks}
     by_stage: dict[str, Counter] = {}
     task_reasons: dict[str, Counter] = {t: Counter() for t in tasks}
+    task_gates: dict[str, Counter] = {t: Counter() for t in tasks}
     for folder in sorted(p for p in (out / "rejects").glob("*") if p.is_dir()):
         cols = _columns(folder, ["item", "stage", "reason"])
         for item, stage, reason in zip(cols["item"], cols["stage"], cols["reason"], strict=True):
@@ -122,6 +135,8 @@ def compute_stats(out_dir: Path) -> DatasetStats:
             task = _task_of(stage, item, set(tasks))
             if task:
                 task_reasons[task][reason] += 1
+                if stage.startswith("gate."):
+                    task_gates[task][stage.removeprefix("gate.")] += 1
     for task, st in by_task.items():
         st.generated = _count(out / "qa" / task)
         st.deleaked = _count(out / "deleaked" / task)
@@ -143,13 +158,21 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         st.duplicates = task_reasons[task].get(RejectReason.NEAR_DUPLICATE.value, 0)
         entered = st.deleaked or st.generated
         st.duplicate_rate = round(st.duplicates / entered, 4) if entered else None
+        st.rejected_by_gate = dict(sorted(task_gates[task].items()))
+        st.keep_rate = round(st.final / st.generated, 4) if st.generated else None
+        st.models = _models(out / "qa" / task)
+    generated = sum(t.generated for t in by_task.values())
+    final = sum(t.final for t in by_task.values())
     return DatasetStats(
         out_dir=str(out),
         tasks=list(by_task.values()),
         panels=panel_stats(out),
         rejects_by_stage={s: dict(sorted(c.items())) for s, c in sorted(by_stage.items())},
-        total_final=sum(t.final for t in by_task.values()),
+        total_final=final,
         total_rejects=sum(sum(c.values()) for c in by_stage.values()),
+        total_generated=generated,
+        keep_rate=round(final / generated, 4) if generated else None,
+        models=sorted({m for t in by_task.values() for m in t.models}),
     )
 
 

@@ -111,3 +111,42 @@ def rule_provenance(rule: str, version: str, method: Method = Method.RULE, attem
     """Provenance of a value our own code produced: the rule's name (e.g. "bbox_qa.rule") and the
     code version of the step that holds it; `attempts` counts model calls tried before falling back."""
     return Provenance(method=method, backend="none", template_name=rule, template_version=version, attempts=attempts)
+
+
+def scrub_echoes(stage: str, figure: Figure, item: str, parsed: BaseModel, required: str | None = None,
+                 prompts_dir=None) -> tuple[dict, list[Reject]] | Reject:
+    """The model's fields with prompt/schema echoes removed ("2-3 sentences of knowledge needed to
+    read", "empty list if none", "{"), plus one PROMPT_ECHO Reject per blanked field so the loss is
+    counted. A text field that echoes becomes "", list items that echo are dropped. When `required`
+    (the field the row exists for) echoes, the whole answer is rejected instead."""
+    from pipeline.echo import EchoBank  # late: keeps stage imports light
+
+    bank = EchoBank.from_prompts(prompts_dir)
+    data, notes = parsed.model_dump(), []
+    for name, value in data.items():
+        if isinstance(value, str):
+            echo = bank.echoes(value)
+            if echo:
+                data[name] = ""
+                notes.append((name, echo))
+        elif isinstance(value, list):
+            kept = [v for v in value if not any(bank.echoes(s) for s in _strings(v))]
+            for v in value:
+                if v not in kept:
+                    notes.append((name, next(e for s in _strings(v) if (e := bank.echoes(s)))))
+            data[name] = kept
+    for name, echo in notes:
+        if name == required:
+            return figure_reject(stage, figure, item, RejectReason.PROMPT_ECHO,
+                                 f"{item}: {name} echoes {echo}; nothing of the answer is usable", raw=str(parsed))
+    rejects = [figure_reject(stage, figure, f"{item}#{name}", RejectReason.PROMPT_ECHO,
+                             f"{item}: {name} blanked, it echoes {echo}") for name, echo in notes]
+    return data, rejects
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []

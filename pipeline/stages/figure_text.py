@@ -13,12 +13,14 @@ from pydantic import BaseModel
 
 from pipeline.engine.types import ChatResult
 from pipeline.stages.base import Stage, WorkItem
-from pipeline.stages.common import ModelOptions, provenance, result_reject
+from pipeline.stages.common import ModelOptions, provenance, result_reject, scrub_echoes
 from schemas import Method, Reject
 
 
 class FigureTextStage(Stage):
+    version = "2"  # 2: fields that echo the prompt are blanked (a prompt-echo reject records each)
     options_class: ClassVar[type[ModelOptions]]
+    required_field: ClassVar[str | None] = None  # an echo here rejects the whole answer
 
     def __init__(self, options: ModelOptions | None = None, prompts_dir: Path | None = None) -> None:
         self.options = options or self.options_class()
@@ -32,11 +34,10 @@ class FigureTextStage(Stage):
         reject = result_reject(self.name, item, fig, result)
         if reject:
             return reject
-        return [
-            self.row_model(
-                **result.parsed.model_dump(),
-                figure_id=fig.figure_id,
-                article_id=fig.article_id,
-                provenance=provenance(result, Method.TEXT_MODEL),
-            )
-        ]
+        scrubbed = scrub_echoes(self.name, fig, item.key, result.parsed, self.required_field, self.prompts_dir)
+        if isinstance(scrubbed, Reject):
+            return scrubbed
+        fields, blanked = scrubbed
+        row = self.row_model(**fields, figure_id=fig.figure_id, article_id=fig.article_id,
+                             provenance=provenance(result, Method.TEXT_MODEL))
+        return [row, *blanked]  # the runner files the Rejects of blanked fields beside the row

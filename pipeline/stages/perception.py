@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from pipeline.engine.types import ChatResult
 from pipeline.ingest.images import to_rgb
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
-from pipeline.stages.common import ModelOptions, clip, figure_reject, provenance, result_reject
+from pipeline.stages.common import ModelOptions, clip, figure_reject, provenance, result_reject, scrub_echoes
 from pipeline.vision.crops import CropError, crop, save_content_addressed
 from pipeline.vision.facts import fact_lines, measure
 from schemas import (
@@ -57,6 +57,7 @@ class _Target:
 
 
 class PerceptionStage(Stage):
+    version = "2"  # 2: fields that echo the prompt are blanked (a prompt-echo reject records each)
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow
@@ -138,9 +139,14 @@ class PerceptionStage(Stage):
         reject = result_reject(self.name, item, target.figure, result)
         if reject:
             return reject
+        scrubbed = scrub_echoes(self.name, target.figure, item.key, result.parsed, "description", self.prompts_dir)
+        if isinstance(scrubbed, Reject):
+            return scrubbed
+        fields, blanked = scrubbed
         return [
+            *blanked,
             PerceptionRow(
-                **result.parsed.model_dump(),
+                **fields,
                 figure_id=target.figure.figure_id,
                 article_id=target.figure.article_id,
                 scope=target.scope,

@@ -145,8 +145,9 @@ def run_stage_shard(
             out = _stage_error(stage, item, exc)
         if isinstance(out, Reject):
             rejects.append(out)
-        else:
-            rows.extend(out)
+        else:  # rows, possibly with Rejects for parts of them (e.g. a blanked field)
+            for part in out:
+                (rejects if isinstance(part, Reject) else rows).append(part)
 
     write_rows(out_dir / stage.output_table / shard, rows, stage.row_model)
     write_rows(out_dir / "rejects" / stage.name / shard, rejects, Reject)

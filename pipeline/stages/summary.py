@@ -27,6 +27,7 @@ class SummaryStage(FigureTextStage):
     templates = ("summary",)
     options_class = SummaryOptions
     options: SummaryOptions
+    required_field = "summary"
 
     def plan(self, inputs: ShardInputs) -> Iterable[WorkItem | Reject]:
         tpl = self.template("summary")

@@ -81,11 +81,13 @@ def read_internvl_export(path: Path, eval_fraction: float = 0.2) -> tuple[list[S
     meta_path = path / "meta.json" if path.is_dir() else path
     if not meta_path.is_file():
         raise DataError(f"{path}: no meta.json (expected an export/internvl folder)")
-    meta = json.loads(meta_path.read_text())
+    # a folder: the training meta plus, when present, the eval meta written beside it
+    paths = [meta_path] + ([path / "meta_eval.json"] if path.is_dir() and (path / "meta_eval.json").is_file() else [])
+    entries = [(name, entry, p) for p in paths for name, entry in json.loads(p.read_text()).items()]
     samples: list[Sample] = []
     problems: list[str] = []
     explicit_split = False
-    for name, entry in meta.items():
+    for name, entry, meta_path in entries:
         annotation = Path(entry["annotation"])
         if not annotation.is_absolute():
             annotation = meta_path.parent / annotation
@@ -156,7 +158,7 @@ def load_samples(
 ) -> tuple[list[Sample], list[str]]:
     """Samples of one split (None = all) and task subset from whichever layout `path` holds."""
     path = Path(path)
-    if (path / "meta.json").is_file() or path.name == "meta.json":
+    if (path / "meta.json").is_file() or (path.suffix == ".json" and path.is_file()):
         samples, problems = read_internvl_export(path, eval_fraction)
     elif path.is_dir() and any(list_shards(p) for p in path.iterdir() if p.is_dir()):
         samples, problems = read_qa_parquet(path)

@@ -86,7 +86,7 @@ def test_code_version_reruns_the_stage_and_what_reads_it(build_input, fake_serve
     settings = openai_settings(fake_server.base_url)
     run_build(config(build_input, out, settings, limit=6))
     calls = len(fake_server.chat_calls())
-    monkeypatch.setattr(SummaryStage, "version", "2")
+    monkeypatch.setattr(SummaryStage, "version", str(int(SummaryStage.version) + 1))
     report = run_build(config(build_input, out, settings, limit=6))
     # summary reruns; knowledge reads summaries, whose bytes changed, so it reruns; perception does not
     assert rerun_stages(report) == {"summary", "knowledge"}

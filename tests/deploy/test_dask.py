@@ -17,7 +17,7 @@ from schemas import Figure, KnowledgeRow, PerceptionRow, QARow, Reject, SummaryR
 
 pytestmark = pytest.mark.slow
 
-SHARD_SIZE = 8  # 17 figures -> 3 shards: both workers busy, few task runs (each costs API round trips)
+SHARD_SIZE = 8  # 15 figures (24 with the shared articles) -> 2-3 shards: both workers busy, few task runs
 TABLES = (("figures", Figure), ("summaries", SummaryRow), ("knowledge", KnowledgeRow), ("perception", PerceptionRow))
 
 
@@ -55,10 +55,10 @@ def _rows(out: Path) -> dict[str, list]:
     return found
 
 
-def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_path, shared_jats, demo_data):
+def test_dask_runner_matches_thread_runner(prefect_server, model_server, tmp_path, real_jats, demo_data):
     from build_helpers import make_input
 
-    input_dir = make_input(tmp_path, shared_jats, demo_data)
+    input_dir = make_input(tmp_path, real_jats, demo_data)
     calls = len(model_server.chat_calls())
     # The default runner in this process (same server, same plan) saves a second CLI start-up.
     from build_helpers import config, openai_settings

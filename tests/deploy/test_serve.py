@@ -20,7 +20,10 @@ from schemas import Figure, KnowledgeRow, Reject, SummaryRow
 pytestmark = pytest.mark.slow
 
 CRON = "0 0 1 1 *"  # registered and materialised as scheduled runs, but never due during a test
-FIRST = ("jats/ctsz-prostate-cancer", "demo/demo-001")
+FIRST = ("demo/demo-001", "formats/m3llm")  # our JATS article and our M3LLM records
+REAL = "jats/ctsz-prostate-cancer"  # added to the first build when ../shared/data is there
+FIRST_ARTICLES = {"PMC900001", "PMC900121"}
+REAL_ARTICLE = "10.1590/1414-431X2021e11439"
 ADDED = "demo/demo-002"
 NEW_ARTICLE = "PMC900002"
 SECRET = "sk-deploy-test-secret-4711"
@@ -32,11 +35,13 @@ def _copy(src_root: Path, rel: str, dest_root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(prefect_server, model_server, tmp_path_factory, shared_jats, demo_data):
+def served(prefect_server, model_server, tmp_path_factory, real_jats, demo_data):
     root = tmp_path_factory.mktemp("serve")
     watch, out = root / "watch", root / "out"
-    _copy(shared_jats, FIRST[0], watch)
-    _copy(demo_data / "demo", FIRST[1], watch)
+    for rel in FIRST:
+        _copy(demo_data / rel.split("/")[0], rel, watch)
+    if real_jats is not None:
+        _copy(real_jats, REAL, watch)
     args = [sys.executable, "-m", "flows.cli", "serve", "--input", str(watch), "--out", str(out), "--cron", CRON,
             "--stages", "ingest,summary,knowledge", "--shard-size", "4", *model_args(model_server)]
     log = root / "serve.log"
@@ -131,14 +136,14 @@ def test_deployments_and_cron_schedule_are_registered(served, prefect_server):
     assert all(r.expected_start_time.month == 1 and r.expected_start_time.day == 1 for r in runs)
 
 
-def test_triggered_rebuild_processes_only_the_added_article(served, prefect_server, model_server, demo_data):
+def test_triggered_rebuild_processes_only_the_added_article(served, prefect_server, model_server, demo_data, real_jats):
     out, watch = served["out"], served["watch"]
     before_calls = len(model_server.chat_calls())
     first_run = _run(prefect_server, "build-dataset/rebuild", served["log"])
     first_calls = len(model_server.chat_calls()) - before_calls
     figures = read_all(out / "figures", Figure)
     summaries = read_all(out / "summaries", SummaryRow)
-    assert {f.article_id for f in figures} == {"PMC900001", "10.1590/1414-431X2021e11439"}
+    assert {f.article_id for f in figures} == FIRST_ARTICLES | ({REAL_ARTICLE} if real_jats else set())
     assert {s.figure_id for s in summaries} == {f.figure_id for f in figures}
     assert first_calls == _report(out)["model_calls"] > 0
     assert version_names(out) == ["v0001"]

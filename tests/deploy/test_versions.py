@@ -19,10 +19,13 @@ from schemas import Figure, SummaryRow
 
 
 @pytest.fixture
-def small_input(tmp_path, shared_jats, demo_data):
+def small_input(tmp_path, real_jats, demo_data):
+    """Our JATS article and LLaVA-Med records, plus a real JATS article when ../shared/data is there."""
     src = tmp_path / "in"
-    shutil.copytree(shared_jats / "ctsz-prostate-cancer", src / "ctsz")
     shutil.copytree(demo_data / "demo" / "demo-001", src / "demo-001")
+    shutil.copytree(demo_data / "formats" / "llava-med", src / "llava-med")
+    if real_jats is not None:
+        shutil.copytree(real_jats / "ctsz-prostate-cancer", src / "ctsz")
     return src
 
 

@@ -255,3 +255,16 @@ def test_api_key_never_reaches_logs_errors_or_dumps(server, tmp_path, monkeypatc
     assert sentinel not in blob
     assert sentinel.encode() not in (tmp_path / "responses.sqlite").read_bytes()
     assert "REDACTED" in caplog.text
+
+
+def test_finish_reason_reaches_the_result_and_survives_the_cache(server, tmp_path):
+    """A reply cut at max_tokens says finish_reason "length"; the row's provenance must say so, also
+    when the answer later comes from the cache (a cut answer must never read as complete)."""
+    server.script(["length", None])
+    engine = _engine([server.base_url], cache_dir=tmp_path / "cache")
+    cut, whole = engine.run([_req(0), _req(1)])
+    assert cut.ok and cut.provenance.finish_reason == "length"
+    assert whole.provenance.finish_reason == "stop"
+    again = _engine([server.base_url], cache_dir=tmp_path / "cache").run([_req(0), _req(1)])
+    assert [r.provenance.cache_hit for r in again] == [True, True]
+    assert [r.provenance.finish_reason for r in again] == ["length", "stop"]

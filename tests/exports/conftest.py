@@ -23,15 +23,18 @@ def answer(request):
         return hand_result(request, question="Where can Panel A be found compared with Panel B?")
     if name == "mcq_selection":
         return hand_result(request, description=f"a plot for item {key}")
-    return hand_result(request, question=f"What does item {key} show about the treatment?", answer=f"Result {key}.")
+    # the answer quotes the caption the model was shown, so the grounding gate finds its support
+    caption = max((line.split(":", 1)[1] for line in request.messages[-1].text.splitlines() if ":" in line), key=len, default="")
+    answer = " ".join(caption.split()[:8]) or f"Result {key}."
+    return hand_result(request, question=f"What does item {key} show about the treatment?", answer=answer)
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory, shared_compound) -> Path:
-    """An output folder with upstream tables (2 copies of the shared figures = 10 figures,
+def generated(tmp_path_factory, compound_figures) -> Path:
+    """An output folder with upstream tables (2 copies of our five compound figures = 10 figures,
     10 articles) and qa/<task> tables for all six generators."""
     out = tmp_path_factory.mktemp("generated")
-    build_upstream(out, shared_compound, copies=2)
+    build_upstream(out, compound_figures, copies=2)
     config = GenerationConfig(per_figure={t: 2 for t in GenerationConfig().per_figure})
     for stage in build_generators(config):
         rows, rejects, _ = run_by_hand(stage, out, answer)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipeline.finalize import FinalizeConfig, run_finalize
 from pipeline.gates import SplitConfig
+from pipeline.io.layout import ensure_layout
 from pipeline.io.parquet import read_all, read_rows, write_rows
 from pipeline.train.data import read_internvl_export
 from schemas import QARow, Reject, RejectReason
@@ -20,6 +21,7 @@ from schemas import QARow, Reject, RejectReason
 def finalized(generated: Path, tmp_path_factory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("final") / "out"
     shutil.copytree(generated, out)
+    ensure_layout(out)  # as a build leaves it: `stats` refuses a folder without the layout marker
     # one crafted bad row: a bbox answer that contradicts its boxes
     shard = out / "qa" / "bbox_qa" / "part-00000.parquet"
     rows = read_rows(shard, QARow)
@@ -59,13 +61,16 @@ def test_final_parquet_loads_with_datasets(finalized) -> None:
 def test_internvl_export(finalized) -> None:
     out, result = finalized
     root = out / "export" / "internvl"
-    meta = json.loads((root / "meta.json").read_text())
-    assert set(meta) == {f"{t}_{s}" for t in result.tasks for s in ("train", "eval") if f"{t}_{s}" in meta}
+    train_meta = json.loads((root / "meta.json").read_text())
+    eval_meta = json.loads((root / "meta_eval.json").read_text())
+    assert train_meta and eval_meta and all(n.endswith("_train") for n in train_meta)
+    assert all(n.endswith("_eval") for n in eval_meta)
+    meta = {**train_meta, **eval_meta}
     assert sum(m["length"] for m in meta.values()) == sum(result.rows_out.values())
     stored = set()
     for name, entry in meta.items():
-        lines = Path(entry["annotation"]).read_text().splitlines()
-        assert entry["length"] == len(lines) and entry["root"] == str(root.resolve())
+        lines = (root / entry["annotation"]).read_text().splitlines()
+        assert entry["length"] == len(lines) and entry["root"] == "."
         assert entry["data_augment"] is False and entry["repeat_time"] == 1 and entry["max_dynamic_patch"] >= 1
         for line in lines:
             item = json.loads(line)
@@ -81,7 +86,7 @@ def test_internvl_export(finalized) -> None:
                 assert isinstance(item["image"], list)
                 assert item["width_list"] == widths and item["height_list"] == heights
             for rel, w, h in zip(images, widths, heights, strict=True):
-                path = Path(entry["root"]) / rel
+                path = root / entry["root"] / rel
                 assert path.is_file() and rel.startswith("images/")
                 with Image.open(path) as img:
                     assert img.size == (w, h)
@@ -90,6 +95,40 @@ def test_internvl_export(finalized) -> None:
     samples, problems = read_internvl_export(root)  # the finetune helper's reader accepts it
     assert not problems and len(samples) == sum(result.rows_out.values())
     assert {s.split for s in samples} == {"train", "eval"}
+
+
+def internvl_items(meta_path: Path) -> list[dict]:
+    """Every item InternVL would train on for --meta_path, resolved its way: `annotation` and
+    `root` joined to the working directory (so this runs from the meta file's folder, as documented)."""
+    items = []
+    for entry in json.loads(meta_path.read_text()).values():
+        with open(entry["annotation"], encoding="utf-8") as fh:  # relative to the cwd, as InternVL opens it
+            lines = [json.loads(line) for line in fh][: entry["length"] * entry["repeat_time"]]
+        for item in lines:
+            images = item.get("image")
+            for rel in [images] if isinstance(images, str) else images or []:
+                assert Path(entry["root"], rel).is_file()  # InternVL: os.path.join(root, image)
+            items.append(item)
+    return items
+
+
+def test_training_on_the_train_meta_never_sees_an_eval_row(finalized, tmp_path, monkeypatch) -> None:
+    """Copy the export elsewhere (paths must survive), run from its folder as InternVL's launcher
+    would, and check that no item of meta.json comes from an eval article."""
+    import shutil
+
+    out, result = finalized
+    copy = tmp_path / "moved" / "internvl"
+    shutil.copytree(out / "export" / "internvl", copy)
+    monkeypatch.chdir(copy)
+    rows = {r.qa_id: r for t in result.tasks for r in read_all(out / "final" / t, QARow)}
+    eval_articles = {r.article_id for r in rows.values() if r.split == "eval"}
+    trained = internvl_items(copy / "meta.json")
+    held_out = internvl_items(copy / "meta_eval.json")
+    assert eval_articles and trained and held_out
+    assert not {rows[i["id"]].article_id for i in trained} & eval_articles
+    assert {rows[i["id"]].article_id for i in held_out} <= eval_articles
+    assert len(trained) + len(held_out) == len(rows)
 
 
 def test_stats(finalized) -> None:
@@ -125,8 +164,16 @@ def test_stats_command(finalized) -> None:
 
     out, result = finalized
     (out / "stats.json").unlink()
-    run = CliRunner().invoke(app, ["stats", str(out)], env={"COLUMNS": "200"})
+    run = CliRunner().invoke(app, ["stats", str(out)], env={"COLUMNS": "80"})
     assert run.exit_code == 0, run.output
-    assert "mcq_selection" in run.output and "geometry-mismatch: 1" in run.output
+    lines = run.output.splitlines()
+    assert max(len(line) for line in lines) <= 80  # readable in an 80-column terminal
+    by_task: dict[str, list[str]] = {}  # the first line naming a task is its row in the counts table
+    for words in (line.split() for line in lines):
+        if words and words[0] in result.rows_out:
+            by_task.setdefault(words[0], words)
+    for t in result.stats.tasks:  # one unbroken row per task: generated, de-leaked, final, train/eval
+        assert by_task[t.task][1:5] == [str(t.generated), str(t.deleaked), str(t.final), f"{t.train}/{t.eval}"]
+    assert any(line.split()[:3] == ["bbox_qa", "geometry-mismatch", "1"] for line in lines), run.output
     assert json.loads((out / "stats.json").read_text())["total_final"] == result.stats.total_final
     assert CliRunner().invoke(app, ["stats", str(out / "nope")]).exit_code == 2

@@ -235,12 +235,12 @@ class FakeOpenAIServer:
         return None
 
     @staticmethod
-    def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+    def _completion(body: dict[str, Any], content: str, finish: str = "stop") -> dict[str, Any]:
         prompt_chars = len(json.dumps(body.get("messages", [])))
         return {
             "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake-model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": finish,
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": max(1, len(content) // 4),
                       "total_tokens": prompt_chars // 4 + max(1, len(content) // 4)},
@@ -325,6 +325,8 @@ class FakeOpenAIServer:
             return JSONResponse(self._completion(body, "Sure! Here is the answer you wanted: {oops"))
         if fault == "schema_invalid":
             return JSONResponse(self._completion(body, json.dumps({"unexpected": 1, "summary": 5})))
+        if fault == "length":  # the normal answer, reported as cut short by max_tokens
+            return JSONResponse(self._completion(body, self.responder(body, record), finish="length"))
         return JSONResponse(self._completion(body, self.responder(body, record)))
 
     # -- lifecycle (thread) -------------------------------------------------------------------

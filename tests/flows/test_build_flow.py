@@ -127,4 +127,4 @@ def test_cli_build_on_an_empty_input_folder_fails_cleanly(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = CliRunner().invoke(app, ["build", "--input", str(empty), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 1 and "build failed" in result.output
+    assert result.exit_code == 2 and "error: --input: no input files" in result.output

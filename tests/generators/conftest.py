@@ -10,15 +10,15 @@ from qa_upstream import build_upstream  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def upstream(tmp_path_factory, shared_compound) -> Path:
+def upstream(tmp_path_factory, compound_figures) -> Path:
     out = tmp_path_factory.mktemp("upstream")
-    build_upstream(out, shared_compound)
+    build_upstream(out, compound_figures)
     return out
 
 
 @pytest.fixture(scope="session")
-def unlettered_upstream(tmp_path_factory, shared_compound) -> Path:
+def unlettered_upstream(tmp_path_factory, compound_figures) -> Path:
     """The same figures, but no panel carries a printed or supplied letter."""
     out = tmp_path_factory.mktemp("upstream-unlettered")
-    build_upstream(out, shared_compound, lettered=False)
+    build_upstream(out, compound_figures, lettered=False)
     return out

@@ -146,7 +146,7 @@ def test_single_panel_qa_uses_crops(upstream: Path) -> None:
         assert len(row.image_paths) == 1 and "/crops/" in row.image_paths[0]
         assert row.context.startswith(("tumour", "gene", "cell", "bone", "protein", "blood"))  # the sub-caption
     # two QAs of a four-panel figure are about two different panels
-    four = [r for r in rows if r.figure_id.endswith("PM11906265-Figure3-1")]
+    four = [r for r in rows if r.figure_id.endswith("DEMO1-Figure2-1")]  # the 2x2 grid (LAYOUTS[0])
     assert len({r.panel_labels[0] for r in four}) == 2
 
 
@@ -191,14 +191,14 @@ def test_mcq_selection(upstream: Path) -> None:
     assert rows[3].question == "Which image shows cell counts over time?"
 
 
-def test_mcq_needs_enough_distractors(tmp_path: Path, shared_compound: Path) -> None:
+def test_mcq_needs_enough_distractors(tmp_path: Path, compound_figures: Path) -> None:
     import shutil
 
     from qa_upstream import build_upstream
 
     images = tmp_path / "one"
     images.mkdir()
-    shutil.copy(sorted(shared_compound.glob("*.png"))[1], images)
+    shutil.copy(sorted(compound_figures.glob("*.png"))[1], images)
     build_upstream(tmp_path / "out", images, layouts={0: (1, 3)})
     stage = get_generator("mcq_selection")
     rows, rejects, _ = run_by_hand(stage, tmp_path / "out", lambda r: hand_result(r, description="plots"))

@@ -26,7 +26,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def demo_out(demo_data: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_out")
-    run_ingest(demo_data, out, IngestConfig())
+    run_ingest(demo_data / "demo", out, IngestConfig())
     return out
 
 

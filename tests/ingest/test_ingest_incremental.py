@@ -130,7 +130,7 @@ def test_rejects_land_in_the_shard_of_their_file(tmp_path: Path):
 
 def test_readable_with_pyarrow_dataset_and_hf_datasets(tmp_path: Path, demo_data: Path):
     out = tmp_path / "out"
-    run_ingest(demo_data, out, IngestConfig(shard_size=3))
+    run_ingest(demo_data / "demo", out, IngestConfig(shard_size=3))
     files = sorted(str(p) for p in (out / "figures").glob("part-*.parquet"))
     assert len(files) >= 2
     table = ds.dataset(str(out / "figures"), format="parquet").to_table()
@@ -153,7 +153,7 @@ def test_cli_ingest_prints_summary(tmp_path: Path, demo_data: Path):
     from flows.cli import app
 
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["ingest", "--input", str(demo_data), "--out", str(out), "--shard-size", "5"])
+    res = CliRunner().invoke(app, ["ingest", "--input", str(demo_data / "demo"), "--out", str(out), "--shard-size", "5"])
     assert res.exit_code == 0, res.output
     assert "figures" in res.output and "panels" in res.output
     assert len(list((out / "figures").glob("part-*.parquet"))) == 2

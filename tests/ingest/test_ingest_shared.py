@@ -1,4 +1,5 @@
-"""Ingest the real articles in ../shared/data (JATS with images, PMC .nxml text-only)."""
+"""Ingest the real articles in ../shared/data (JATS with images, PMC .nxml text-only); the module skips
+once, with a reason, when they are absent. Our own samples: test_ingest_demo.py, test_ingest_formats.py."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from shared_data import require_shared
 
 from pipeline.ingest import IngestConfig, run_ingest
 from pipeline.io.parquet import read_all
 from schemas import Article, Figure, PanelSource, Reject
+
+require_shared("jats", module=True)
+require_shared("nxml", module=True)
 
 NXML_COUNTS = {"1471-2180-11-174": 4, "1472-6831-8-11": 0, "6605965a": 0, "mds526": 2, "pntd.0002065": 1, "pone.0000217": 3}
 JATS_COUNTS = {"ctsz-prostate-cancer": 2, "leptospira-genome": 7}

@@ -104,8 +104,8 @@ def test_cli_refuses_an_output_folder_of_another_schema_version(tmp_path: Path, 
     result = subprocess.run([*CLI, "build", "--input", str(demo_data), "--out", str(out), "--stages", "ingest"],
                             env=cli_env(tmp_path / "prefect"), cwd=REPO, capture_output=True, text=True, timeout=180)
     text = " ".join((result.stdout + result.stderr).split())
-    assert result.returncode == 1, text[-2000:]
-    assert "build failed" in text and "schema version 0" in text and "new --out folder" in text
+    assert result.returncode == 2, text[-2000:]  # refused before anything started
+    assert "error: --out:" in text and "schema version 0" in text and "new --out folder" in text
     assert list((out / "figures").iterdir()) == []  # nothing was mixed in
 
 

@@ -157,3 +157,16 @@ def test_gallery_card_images(full_out):
     gone = fig.model_copy(update={"image_path": str(full_out / "nowhere.png")})
     card = example(row.model_copy(update={"image_paths": []}), gone, full_out)
     assert card.images[0].uri is None and "does not exist" in card.images[0].error
+
+
+def test_keep_rate_is_the_headline_next_to_the_model(full_out):
+    from pipeline.report.stats import compute_stats
+
+    stats = compute_stats(full_out)
+    page = write_report(full_out).read_text()
+    headline = re.search(r'<p class="headline" id="keep-rate">(.*?)</p>', page, re.S).group(1)
+    assert f"Kept <strong>{stats.total_final}</strong> of {stats.total_generated}" in headline
+    assert f"{100 * stats.keep_rate:.1f}%" in headline and "SmolLM2-135M-Instruct" in headline
+    assert stats.keep_rate == round(stats.total_final / stats.total_generated, 4)
+    dropped = {t.task: t.rejected_by_gate for t in stats.tasks}
+    assert any(dropped.values())  # the fixture's gate rejects are counted per task and gate

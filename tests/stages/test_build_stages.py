@@ -1,5 +1,5 @@
-"""Stages 1-3 through pipeline.build.run_build (no Prefect) against the fake OpenAI server, on the
-shared JATS articles plus the demo articles."""
+"""Stages 1-3 through pipeline.build.run_build (no Prefect) against the fake OpenAI server, on
+our demo articles and format samples (plus the shared JATS articles when present)."""
 
 from __future__ import annotations
 

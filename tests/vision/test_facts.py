@@ -1,4 +1,5 @@
-"""Measured image facts on the shared compound figures (real PMC figures)."""
+"""Measured image facts on our own figures in data/ (drawn by data/make_demo.py, so we know what is in
+them); tests/vision/test_facts_shared.py adds the real PMC figures when ../shared/data is there."""
 
 from __future__ import annotations
 
@@ -13,70 +14,68 @@ from pipeline.vision.facts import fact_lines, measure
 from pipeline.vision.layout import describe_layout
 from schemas import Box
 
-# Looked at by eye: an autoradiograph with a line plot, and curcumin chemical structures, are
-# black on white; the pedigree with sequence alignments and protein cartoons, the coloured
-# peptide models and the stained brain sections with bar charts are in colour.
-GRAYSCALE = ["PM11906265-Figure3-1.png", "PM26066364-Figure3-1.png"]
-COLOUR = ["PM25595498-Figure1-1.png", "PM26415837-Figure11-1.png", "PM27563885-Figure4-1.png"]
+# Drawn grey (simulated radiographs / ultrasound frames made from one channel) on a white page.
+GRAYSCALE = ["demo/demo-002/demo-002-g1.jpg", "formats/nxml/demo-101/demo-101-g002.jpg"]
+# Charts drawn with blue (#3a7bd5) and red (#d5533a) bars and lines on white.
+CHARTS = ["formats/m3llm/images/PMC900121_F1.png", "demo/demo-001/demo-001-g1.png"]
+# Fluorescence (green on black) and stained (pink-purple on near-white) simulated sections.
+SECTIONS = ["formats/llava-med/figures/900112_F3.jpg", "demo/demo-002/demo-002-g2.jpg"]
+CHROMATIC = {"red", "dark red", "pink", "orange", "brown", "yellow", "olive", "green", "dark green",
+             "cyan", "light blue", "blue", "dark blue", "purple", "magenta"}
 
 
-def _open(folder: Path, name: str) -> Image.Image:
-    with Image.open(folder / name) as img:
+def _open(data: Path, rel: str) -> Image.Image:
+    with Image.open(data / rel) as img:
         return img.convert("RGB")
 
 
-@pytest.mark.parametrize("name", GRAYSCALE)
-def test_grayscale_figures_are_measured_grayscale(shared_compound, name):
-    facts = measure(_open(shared_compound, name))
+@pytest.mark.parametrize("rel", GRAYSCALE)
+def test_grey_figures_are_measured_grayscale(demo_data, rel):
+    facts = measure(_open(demo_data, rel))
     assert facts.is_grayscale
-    chromatic = {"red", "dark red", "pink", "orange", "brown", "yellow", "olive", "green", "dark green",
-                 "cyan", "light blue", "blue", "dark blue", "purple", "magenta"}
-    assert not chromatic & set(facts.dominant_colours)
+    assert not CHROMATIC & set(facts.dominant_colours)
 
 
-@pytest.mark.parametrize("name", COLOUR)
-def test_colour_figures_are_measured_colour_with_a_hue(shared_compound, name):
-    facts = measure(_open(shared_compound, name))
+@pytest.mark.parametrize("rel", CHARTS)
+def test_charts_are_colour_on_white_with_their_bar_colours(demo_data, rel):
+    facts = measure(_open(demo_data, rel))
     assert not facts.is_grayscale
-    assert len(facts.dominant_colours) >= 2
-    assert facts.dominant_colours[0] == "white"  # journal figures sit on a white page
+    assert facts.dominant_colours[0] == "white"
+    assert {"blue", "red"} <= set(facts.dominant_colours)
 
 
-def test_stained_sections_report_brownish_or_pink_hues(shared_compound):
-    # IHC sections (DAB brown on pale tissue) and red bars: warm hues must show up by name.
-    facts = measure(_open(shared_compound, "PM27563885-Figure4-1.png"))
-    assert {"pink", "orange", "brown", "red", "dark red", "yellow"} & set(facts.dominant_colours)
+@pytest.mark.parametrize("rel", SECTIONS)
+def test_sections_report_green_fluorescence_and_pink_stain(demo_data, rel):
+    names = set(measure(_open(demo_data, rel)).dominant_colours)
+    assert {"green", "dark green"} & names and {"pink", "purple", "magenta"} & names
 
 
-def test_basic_numbers_match_the_file(shared_compound):
-    img = _open(shared_compound, "PM26415837-Figure11-1.png")
+def test_basic_numbers_match_the_file(demo_data):
+    img = _open(demo_data, CHARTS[0])
     facts = measure(img)
-    assert (facts.width, facts.height) == img.size == (833, 496)
-    assert facts.aspect_ratio == pytest.approx(833 / 496, abs=1e-3)
+    assert (facts.width, facts.height) == img.size == (672, 552)  # 2x2 panels of 300x240, 24 px gutters
+    assert facts.aspect_ratio == pytest.approx(672 / 552, abs=1e-3)
     lum = np.asarray(img.convert("L"), dtype=np.float32) / 255
     assert facts.brightness == pytest.approx(float(lum.mean()), abs=0.02)
     assert 0 < facts.edge_density < 1 and 0 <= facts.text_likeness <= 1
 
 
-def test_text_heavy_and_blank_images_differ(shared_compound):
-    chem = measure(_open(shared_compound, "PM26066364-Figure3-1.png"))
+def test_text_heavy_charts_blank_pages_and_micrographs_differ(demo_data):
+    chart = measure(_open(demo_data, CHARTS[0]))  # axis labels, tick numbers, panel letters
+    micrograph = measure(_open(demo_data, "demo/demo-003/demo-003-g3.jpg"))  # blurred blobs, no text
     blank = measure(Image.new("RGB", (400, 300), "white"))
     assert blank.edge_density == 0 and blank.text_likeness == 0 and blank.brightness == 1.0
-    assert chem.edge_density > 0.02 and chem.text_likeness > 0.2
     assert blank.dominant_colours == ["white"] and blank.is_grayscale
+    assert chart.edge_density > 0.02 and chart.text_likeness > 0.2 > micrograph.text_likeness
+    assert micrograph.brightness < 0.3 < chart.brightness
 
 
-def test_layout_from_panel_boxes_of_a_real_figure(shared_compound):
-    # The autoradiography figure: a 3 x 2 grid of images (a-f) above one plot spanning the width.
-    img = _open(shared_compound, "PM11906265-Figure3-1.png")
-    w, h = img.size
-    grid = [Box(x0=c * w / 2, y0=r * 0.2 * h, x1=(c + 1) * w / 2 - 4, y1=(r + 1) * 0.2 * h - 4)
-            for r in range(3) for c in range(2)]
-    plot = Box(x0=0, y0=0.62 * h, x1=w, y1=h)
-    facts = measure(img, [*grid, plot])
-    assert facts.n_panels == 7
-    assert facts.layout == "4 rows (2, 2, 2, 1 panels)"
-    assert measure(img, grid).layout == "3 rows x 2 columns"
+def test_layout_from_panel_boxes_of_our_grid_figure(demo_data):
+    img = _open(demo_data, CHARTS[0])  # panels at x 24 and 348, y 24 and 288, each 300x240
+    boxes = [Box(x0=x, y0=y, x1=x + 300, y1=y + 240) for y in (24, 288) for x in (24, 348)]
+    facts = measure(img, boxes)
+    assert facts.n_panels == 4 and facts.layout == "2 rows x 2 columns"
+    assert measure(img, [*boxes[:2], Box(x0=24, y0=288, x1=648, y1=528)]).layout == "2 rows (2, 1 panels)"
     assert measure(img).layout == "single panel" and measure(img).n_panels == 1
 
 
@@ -87,23 +86,23 @@ def test_layout_tolerates_ragged_rows():
     assert describe_layout(stacked) == "2 rows x 1 column"
 
 
-def test_fact_lines_state_the_numbers(shared_compound):
-    facts = measure(_open(shared_compound, "PM11906265-Figure3-1.png"))
+def test_fact_lines_state_the_numbers(demo_data):
+    facts = measure(_open(demo_data, GRAYSCALE[1]))
     text = "\n".join(fact_lines(facts))
-    assert "504x733" in text and "grayscale image" in text and "portrait" in text
+    assert "672x552" in text and "aspect ratio 1.217" in text and "grayscale image" in text
 
 
-def test_crops_are_content_addressed_and_written_once(shared_compound, tmp_path):
-    img = _open(shared_compound, "PM26415837-Figure11-1.png")
-    box = Box(x0=0, y0=0, x1=280, y1=248)
+def test_crops_are_content_addressed_and_written_once(demo_data, tmp_path):
+    img = _open(demo_data, CHARTS[0])
+    box = Box(x0=24, y0=24, x1=324, y1=264)
     path = save_content_addressed(crop(img, box), tmp_path)
     assert path.parent == tmp_path and path.suffix == ".png" and len(path.stem) == 64
     stamp = path.stat().st_mtime_ns
     again = save_content_addressed(crop(img, box), tmp_path)
     assert again == path and path.stat().st_mtime_ns == stamp  # same pixels, same file, not rewritten
     with Image.open(path) as saved:
-        assert saved.size == (280, 248)
-    other = save_content_addressed(crop(img, Box(x0=280, y0=0, x1=560, y1=248)), tmp_path)
+        assert saved.size == (300, 240)
+    other = save_content_addressed(crop(img, Box(x0=348, y0=24, x1=648, y1=264)), tmp_path)
     assert other != path and len(list(tmp_path.iterdir())) == 2
 
 
