@@ -15,7 +15,7 @@ from schemas.figure import (
 )
 from schemas.provenance import Method, Provenance
 from schemas.qa import QARow, Turn
-from schemas.reject import Reject, RejectReason
+from schemas.reject import BlankedField, Reject, RejectReason
 from schemas.stages import (
     CaptionSummaryOutput,
     ImageFacts,
@@ -31,6 +31,7 @@ from schemas.stages import (
 __all__ = [
     "SCHEMA_VERSION",
     "Article",
+    "BlankedField",
     "Box",
     "CaptionSummaryOutput",
     "Figure",

@@ -59,3 +59,9 @@ class Reject(BaseModel):
     article_id: str | None = None
     figure_id: str | None = None
     raw: str | None = Field(None, description="raw model text or offending snippet, when there is one")
+
+
+class BlankedField(Reject):
+    """A field the model filled with an echo of its prompt, blanked inside a row that was KEPT
+    (item `<figure_id>#<field>`). Not a rejected item: stages file these under blanked/<stage>/,
+    never rejects/<stage>/, so "rows + rejects == planned items" holds for every stage."""

@@ -37,6 +37,8 @@ class StepReport(BaseModel):
     skipped_shards: int = 0
     rows: int = 0
     rejects: int = 0
+    blanked_fields: int = Field(0, description="fields blanked inside kept rows because they echoed the prompt "
+                                "(blanked/<stage>/); not rejects: the rows were kept")
     model_calls: int = 0
     cache_hits: int = 0
     seconds: float = Field(0.0, description="wall time: union of the shards' running intervals")
@@ -56,6 +58,7 @@ class StepReport(BaseModel):
             skipped_shards=sum(o.skipped for o in outcomes),
             rows=sum(o.rows for o in outcomes),
             rejects=sum(o.rejects for o in outcomes),
+            blanked_fields=sum(o.blanked_fields for o in outcomes),
             model_calls=sum(o.model_calls for o in outcomes),
             cache_hits=sum(o.cache_hits for o in outcomes),
             seconds=round(union_seconds((o.started, o.ended) for o in outcomes if o.started), 3),
@@ -154,6 +157,11 @@ class BuildReport(BaseModel):
                 reasons = ", ".join(f"{k}: {v}" for k, v in s.reject_reasons.items())
                 lines.append(f"- **{s.name}**: {reasons}")
                 lines += [f"  - {_one_line(d)}" for d in s.reject_examples]
+        blanked = [s for s in self.steps if s.blanked_fields]
+        if blanked:
+            lines += ["", "## Blanked fields", "", "Fields that echoed the prompt were blanked and their rows kept "
+                      "(records under `blanked/<stage>/`):", ""]
+            lines += [f"- **{s.name}**: {s.blanked_fields}" for s in blanked]
         return "\n".join(lines) + "\n"
 
 

@@ -41,7 +41,8 @@ def tasks(data: ReportData, stats: DatasetStats | None, stats_error: str | None)
 
 def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | None) -> dict:
     unreadable = [t.note for t in data.rejects.values() if not t.built]
-    empty = {"by_reason": [], "unreadable": unreadable}
+    blanked = sorted(stats.blanked_by_stage.items()) if stats else []  # fields blanked in kept rows
+    empty = {"by_reason": [], "unreadable": unreadable, "blanked": blanked}
     if not data.rejects:
         return {**empty, "note": "no rejects/ tables yet"}
     if stats is None:
@@ -55,7 +56,7 @@ def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
             seen[key] = seen.get(key, 0) + 1
             samples.append(r)
     totals = metrics.reason_totals(stats)
-    return {"note": None, "unreadable": unreadable, "by_reason": metrics.reject_rows(stats),
+    return {"note": None, "unreadable": unreadable, "blanked": blanked, "by_reason": metrics.reject_rows(stats),
             "total": stats.total_rejects, "samples": samples,
             "plot": plots.hbar([t[0] for t in totals], [t[1] for t in totals], "rejects by reason")}
 

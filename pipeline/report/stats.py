@@ -54,6 +54,8 @@ class DatasetStats(BaseModel):
     tasks: list[TaskStats]
     panels: PanelStats = Field(default_factory=PanelStats)
     rejects_by_stage: dict[str, dict[str, int]] = Field(default_factory=dict)
+    blanked_by_stage: dict[str, int] = Field(
+        default_factory=dict, description="fields blanked inside kept rows (echoes of the prompt), per stage; not rejects")
     total_final: int = 0
     total_rejects: int = 0
     total_generated: int = 0
@@ -161,6 +163,7 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         st.rejected_by_gate = dict(sorted(task_gates[task].items()))
         st.keep_rate = round(st.final / st.generated, 4) if st.generated else None
         st.models = _models(out / "qa" / task)
+    blanked = {p.name: _count(p) for p in sorted((out / "blanked").glob("*")) if p.is_dir()}
     generated = sum(t.generated for t in by_task.values())
     final = sum(t.final for t in by_task.values())
     return DatasetStats(
@@ -168,6 +171,7 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         tasks=list(by_task.values()),
         panels=panel_stats(out),
         rejects_by_stage={s: dict(sorted(c.items())) for s, c in sorted(by_stage.items())},
+        blanked_by_stage={s: n for s, n in blanked.items() if n},
         total_final=final,
         total_rejects=sum(sum(c.values()) for c in by_stage.values()),
         total_generated=generated,

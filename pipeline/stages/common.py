@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.engine.types import ChatResult, ErrorKind, Sampling
 from pipeline.stages.base import WorkItem
-from schemas import Figure, Method, Provenance, Reject, RejectReason
+from schemas import BlankedField, Figure, Method, Provenance, Reject, RejectReason
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -114,11 +114,12 @@ def rule_provenance(rule: str, version: str, method: Method = Method.RULE, attem
 
 
 def scrub_echoes(stage: str, figure: Figure, item: str, parsed: BaseModel, required: str | None = None,
-                 prompts_dir=None) -> tuple[dict, list[Reject]] | Reject:
+                 prompts_dir=None) -> tuple[dict, list[BlankedField]] | Reject:
     """The model's fields with prompt/schema echoes removed ("2-3 sentences of knowledge needed to
-    read", "empty list if none", "{"), plus one PROMPT_ECHO Reject per blanked field so the loss is
-    counted. A text field that echoes becomes "", list items that echo are dropped. When `required`
-    (the field the row exists for) echoes, the whole answer is rejected instead."""
+    read", "empty list if none", "{"), plus one PROMPT_ECHO BlankedField per blanked field so the loss
+    is counted (the row itself is kept, so these are not Rejects of the item). A text field that
+    echoes becomes "", list items that echo are dropped. When `required` (the field the row exists
+    for) echoes, the whole answer is rejected instead."""
     from pipeline.echo import EchoBank  # late: keeps stage imports light
 
     bank = EchoBank.from_prompts(prompts_dir)
@@ -139,9 +140,10 @@ def scrub_echoes(stage: str, figure: Figure, item: str, parsed: BaseModel, requi
         if name == required:
             return figure_reject(stage, figure, item, RejectReason.PROMPT_ECHO,
                                  f"{item}: {name} echoes {echo}; nothing of the answer is usable", raw=str(parsed))
-    rejects = [figure_reject(stage, figure, f"{item}#{name}", RejectReason.PROMPT_ECHO,
-                             f"{item}: {name} blanked, it echoes {echo}") for name, echo in notes]
-    return data, rejects
+    blanked = [BlankedField(item=f"{item}#{name}", stage=stage, reason=RejectReason.PROMPT_ECHO,
+                            detail=f"{item}: {name} blanked, it echoes {echo}", article_id=figure.article_id,
+                            figure_id=figure.figure_id) for name, echo in notes]
+    return data, blanked
 
 
 def _strings(value) -> list[str]:

@@ -18,7 +18,7 @@ from schemas import Method, Reject
 
 
 class FigureTextStage(Stage):
-    version = "2"  # 2: fields that echo the prompt are blanked (a prompt-echo reject records each)
+    version = "3"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/
     options_class: ClassVar[type[ModelOptions]]
     required_field: ClassVar[str | None] = None  # an echo here rejects the whole answer
 
@@ -40,4 +40,4 @@ class FigureTextStage(Stage):
         fields, blanked = scrubbed
         row = self.row_model(**fields, figure_id=fig.figure_id, article_id=fig.article_id,
                              provenance=provenance(result, Method.TEXT_MODEL))
-        return [row, *blanked]  # the runner files the Rejects of blanked fields beside the row
+        return [row, *blanked]  # the runner files the BlankedFields under blanked/<stage>/

@@ -57,7 +57,7 @@ class _Target:
 
 
 class PerceptionStage(Stage):
-    version = "2"  # 2: fields that echo the prompt are blanked (a prompt-echo reject records each)
+    version = "3"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow

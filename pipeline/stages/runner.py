@@ -22,7 +22,7 @@ from pipeline.io.hashing import file_sha256
 from pipeline.io.parquet import list_shards, write_rows
 from pipeline.stages.base import ShardInputs, Stage, WorkItem
 from pipeline.timing import Clock, span
-from schemas import Reject, RejectReason
+from schemas import BlankedField, Reject, RejectReason
 
 
 @dataclass
@@ -40,6 +40,7 @@ class ShardOutcome:
     cpu_seconds: float = 0.0  # CPU of the thread that ran it (planning, client work, finishing)
     model_spans: list[list[float]] = field(default_factory=list)  # [start, end] of each engine call
     queued_at: float = 0.0  # when it was handed to a worker (set by the scheduler); 0: not queued
+    blanked_fields: int = 0  # echoed fields blanked inside kept rows (blanked/<stage>/): not rejects
 
 
 def input_hash(stage: Stage, out_dir: Path, shard: str, only: frozenset[str] | None = None) -> str:
@@ -72,7 +73,8 @@ def current_outcome(stage: Stage, out_dir: Path, shard: str, config_hash: str, i
     state = read_marker(stage, out_dir, shard)
     if state is None or state.get("input_hash") != in_hash or state.get("config_hash") != config_hash:
         return None
-    return ShardOutcome(stage.name, shard, True, state.get("rows", 0), state.get("rejects", 0))
+    return ShardOutcome(stage.name, shard, True, state.get("rows", 0), state.get("rejects", 0),
+                        blanked_fields=state.get("blanked_fields", 0))
 
 
 def is_done(
@@ -137,7 +139,7 @@ def run_stage_shard(
     except Exception:  # noqa: BLE001 - finish() still works item by item without the batch
         for item in items:
             item.prepared = None
-    rows = []
+    rows, blanked = [], []
     for item in items:
         try:
             out = stage.finish(item, results.get(item.key))
@@ -145,17 +147,25 @@ def run_stage_shard(
             out = _stage_error(stage, item, exc)
         if isinstance(out, Reject):
             rejects.append(out)
-        else:  # rows, possibly with Rejects for parts of them (e.g. a blanked field)
+        else:  # rows, possibly with records of fields blanked inside them (the row is kept)
             for part in out:
-                (rejects if isinstance(part, Reject) else rows).append(part)
+                if isinstance(part, BlankedField):
+                    blanked.append(part)
+                elif isinstance(part, Reject):
+                    rejects.append(part)
+                else:
+                    rows.append(part)
 
     write_rows(out_dir / stage.output_table / shard, rows, stage.row_model)
     write_rows(out_dir / "rejects" / stage.name / shard, rejects, Reject)
+    blanked_path = out_dir / "blanked" / stage.name / shard
+    if blanked or blanked_path.exists():  # only stages that scrub echoes ever write one
+        write_rows(blanked_path, blanked, Reject)
     calls = sum(1 for r in results.values() if not r.provenance.cache_hit and r.provenance.attempts > 0)
     hits = sum(1 for r in results.values() if r.provenance.cache_hit)
     clock.stop()
     outcome = ShardOutcome(stage.name, shard, False, len(rows), len(rejects), calls, hits, clock.seconds,
-                           clock.started, clock.ended, clock.cpu_seconds, spans)
+                           clock.started, clock.ended, clock.cpu_seconds, spans, blanked_fields=len(blanked))
     state = {"input_hash": in_hash, "config_hash": config_hash, **asdict(outcome), "planned": planned}
     atomic_write_text(marker_path(stage, out_dir, shard), json.dumps(state, indent=2, sort_keys=True))
     return outcome
