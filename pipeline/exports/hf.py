@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pipeline.exports.hf_card import dataset_card
 from pipeline.exports.licenses import license_code
 from pipeline.ingest.images import web_image_bytes
-from pipeline.io.atomic import atomic_write_text
+from pipeline.io.atomic import atomic_write, atomic_write_text
 from pipeline.io.parquet import read_all
 from schemas import QARow, Reject, RejectReason
 
@@ -93,7 +93,8 @@ def _write_split(folder: Path, split: str, records: list[dict], rows_per_shard: 
     chunks = [records[i:i + rows_per_shard] for i in range(0, len(records), rows_per_shard)]
     for i, chunk in enumerate(chunks):
         ds = datasets.Dataset.from_list(chunk, features=features())
-        ds.to_parquet(str(folder / f"{split}-{i:05d}-of-{len(chunks):05d}.parquet"))
+        target = folder / f"{split}-{i:05d}-of-{len(chunks):05d}.parquet"
+        atomic_write(target, lambda tmp, ds=ds: ds.to_parquet(str(tmp)))  # datasets writes its feature metadata
 
 
 def export_hf(out_dir: Path, dest: Path | None = None, *, licenses: list[str] | None = None,

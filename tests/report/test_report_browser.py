@@ -10,7 +10,7 @@ from pipeline.report import write_report
 from .browser import chromium_path, open_report
 from .dataset import HOSTILE, build_dataset
 
-SECTIONS = ["counts", "tasks", "rejects", "leakage", "mcq-letters", "lengths", "modalities", "gallery"]
+SECTIONS = ["counts", "tasks", "rejects", "leakage", "mcq-letters", "panels", "lengths", "modalities", "gallery"]
 
 
 @pytest.fixture(scope="module")
