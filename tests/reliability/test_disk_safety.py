@@ -154,10 +154,12 @@ def test_cli_on_a_really_full_disk_fails_cleanly_and_resumes_in_place(tmp_path: 
         with FakeOpenAIServer(models=("fake", "fake-vl")) as server:
             server.responder = responder_for(server)
             result = run_cli(build_args(small_input, out, server.base_url), cli_env(prefect_api))
-            text = " ".join(result.stdout.split())
             assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-            # the command's own one-line verdict (Prefect still logs the failed task's traceback)
-            assert "build failed" in text and "No space left on device" in text and "resume once there is room" in text
+            # the command's own one-line verdict on stderr (Prefect still logs the failed task's traceback)
+            verdict = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+            assert len(verdict) == 1, result.stderr[-3000:]
+            assert "build failed" in verdict[0] and "No space left on device" in verdict[0], verdict
+            assert "resume once there is room" in verdict[0], verdict
             # everything already written is whole, and every shard marked done has its table
             assert not list(out.rglob("*.tmp"))
             for path in out.rglob("*.parquet"):
