@@ -61,7 +61,9 @@ class JsonLinesHandler(logging.Handler):
             self.handleError(record)
 
     def close(self) -> None:
-        with self._write_lock:
+        # On a full disk the last lines cannot be flushed: emit() already reported them, and raising
+        # here (in json_log's finally) would hide the build's own WriteFailed from the user.
+        with self._write_lock, contextlib.suppress(OSError):
             self._fh.close()
         super().close()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from support import REPO, build_args, cli_env, run_cli
 
+from fakes.openai_server import FakeOpenAIServer
 from pipeline.build import BuildConfig, run_build
 from pipeline.io.atomic import atomic_write_text
 from pipeline.io.layout import LayoutMismatch, ensure_layout, marker_path
@@ -102,7 +103,10 @@ def test_cli_build_into_a_busy_folder_exits_with_the_reason(tmp_path, small_inpu
     out = tmp_path / "out"
     holder = _holder(out)
     try:
-        done = run_cli(build_args(small_input, out, "http://127.0.0.1:9/v1"), cli_env(prefect_api))
+        # A reachable endpoint serving the named models, so preflight passes and the lock is the reason
+        with FakeOpenAIServer(models=("fake", "fake-vl")) as server:
+            done = run_cli(build_args(small_input, out, server.base_url), cli_env(prefect_api))
+        assert not server.chat_calls()  # refused before any model call
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
