@@ -72,6 +72,14 @@ class _VectorMemo:
         self._lock = threading.Lock()
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
+    def __getstate__(self) -> dict:
+        # Stages travel to Dask worker processes inside the scorer: a cache (and its lock) does not;
+        # each process fills its own.
+        return {"size": self.size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["size"])
+
     def embed(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
         with self._lock:
             known = {t: self._vectors[t] for t in dict.fromkeys(texts) if t in self._vectors}

@@ -52,3 +52,16 @@ def test_redaction_removes_the_answer(scorer: LeakageScorer) -> None:
     masked = redact("Volume was measured weekly. The drug works.", "tumour volume after dosing")
     assert masked == f"{MASK} was measured weekly. The drug works."
     assert scorer.score(text, ANSWER).score < scorer.score(CONTEXT, ANSWER).score
+
+
+def test_a_scorer_travels_to_another_process_without_its_cache():
+    """Stages hold the scorer, and the Dask runner pickles stages to its worker processes."""
+    import pickle
+
+    import numpy as np
+
+    scorer = LeakageScorer(overlap_weight=0.3, embedding_weight=0.7)
+    scorer.memo.embed(lambda texts: np.ones((len(texts), 3)), ["seen"])
+    copy = pickle.loads(pickle.dumps(scorer))
+    assert copy.memo.size == scorer.memo.size and not copy.memo._vectors
+    assert copy.overlap_weight == scorer.overlap_weight and copy.embedding_weight == scorer.embedding_weight
