@@ -136,7 +136,7 @@ def bench_one(n_figures: int, latency: float, capacity: int, shard_size: int, sh
         print(f"  generated {n_figures} figures in {time.perf_counter() - t:.0f} s (not measured)", flush=True)
     out = work / f"out-{n_figures}-L{latency}"
     shutil.rmtree(out, ignore_errors=True)
-    proc, url = spawn(latency_s=latency, capacity=capacity, answers="varied")
+    proc, url = spawn(latency_s=latency, capacity=capacity, answers="varied", models=("fake-model", "fake-vlm"))
     env = {**os.environ, "PREFECT_HOME": str(work / f".prefect-{n_figures}-L{latency}"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",

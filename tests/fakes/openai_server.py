@@ -372,10 +372,11 @@ def dead_base_url() -> str:
 
 # -- subprocess mode (keeps the server's CPU out of a client benchmark) ---------------------------
 def spawn(latency_s: float = 0.0, capacity: int | None = None, seed: int = 0,
-          answers: str = "default") -> tuple[subprocess.Popen, str]:
-    """`answers`: "default" (schema instances, canned per template) or "varied" (varied_responder)."""
+          answers: str = "default", models: tuple[str, ...] = ("fake-model",)) -> tuple[subprocess.Popen, str]:
+    """`answers`: "default" (schema instances, canned per template) or "varied" (varied_responder);
+    `models`: the ids GET /v1/models lists (a build's preflight checks its models are served)."""
     args = [sys.executable, "-m", "fakes.openai_server", "--latency", str(latency_s), "--seed", str(seed),
-            "--answers", answers]
+            "--answers", answers, "--models", ",".join(models)]
     if capacity:
         args += ["--capacity", str(capacity)]
     from pathlib import Path
@@ -394,8 +395,10 @@ def _main() -> None:
     parser.add_argument("--capacity", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--answers", choices=sorted(RESPONDERS), default="default")
+    parser.add_argument("--models", default="fake-model", help="comma-separated model ids to list")
     args = parser.parse_args()
     server = FakeOpenAIServer(latency_s=args.latency, capacity=args.capacity, seed=args.seed,
+                              models=tuple(m for m in args.models.split(",") if m),
                               record_bodies=False, responder=RESPONDERS[args.answers]).start()
     print(f"READY {server.base_url}", flush=True)
     try:
