@@ -56,9 +56,12 @@ class SinglePanelQA(ModelQAGenerator):
     version = "2"  # 2: a single-panel figure's whole image is its panel
 
     def unusable(self, bundle: FigureBundle) -> tuple[RejectReason, str] | None:
-        if not panel_images(bundle):
-            return RejectReason.NO_PANELS, "no panel crops from stage 3 and no single-panel figure image"
-        return None
+        if panel_images(bundle):
+            return None
+        fig = bundle.figure
+        if len(fig.panels) == 1 and fig.panels[0].source == PanelSource.WHOLE and fig.has_image:
+            return RejectReason.NO_PANELS, "single-panel figure without a figure-level perception row from stage 3"
+        return RejectReason.NO_PANELS, "no panel crops from stage 3"
 
     def panel_order(self, bundle: FigureBundle) -> list[str]:
         """The figure's panel images in a seeded order; question n is about panel n mod count."""

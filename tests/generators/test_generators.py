@@ -195,6 +195,7 @@ def test_single_panel_qa_uses_the_whole_image_of_a_single_panel_figure(tmp_path:
     rows, rejects, _ = run_by_hand(stage, out, answer)
     assert {r.figure_id for r in rows} == {figures[1].figure_id}
     assert [(r.figure_id, r.reason) for r in rejects] == [(single.figure_id, RejectReason.NO_PANELS)]
+    assert "single-panel figure without a figure-level perception row" in rejects[0].detail
 
 
 def test_multi_panel_qa_names_images(upstream: Path) -> None:
