@@ -22,6 +22,7 @@ from pipeline.ingest.filelists import file_lists
 from pipeline.ingest.jats import parse_jats
 from pipeline.ingest.llava_med import parse_llava_med
 from pipeline.ingest.m3llm import parse_m3llm
+from pipeline.ingest.ordered import ordered_map
 from pipeline.ingest.manifest import FileEntry, load_manifest, save_manifest
 from pipeline.ingest.records import detect_format, load_records
 from pipeline.ingest.shards import Packer, Unit, drop_sources, write_shard
@@ -70,6 +71,27 @@ def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: I
                           f"{f.rel}: records match neither the M3LLM nor the LLaVA-Med keys (see README); use --format")
     parser = parse_llava_med if fmt == "llava-med" else parse_m3llm
     return parser(records, f.path, f.rel, input_root, sha, config, out)
+
+
+def _parse_or_reject(f: InputFile, sha: str, err: IngestError | None, input_dir: Path, config: IngestConfig,
+                     out_dir: Path) -> tuple[str, ParsedFile]:
+    """(the sha of the bytes parsed, what they hold); a file that cannot be read or parsed is one reject."""
+    data = None
+    if err is None:
+        try:
+            data = _read(f, config)
+            sha = _sha256(f, config, data)  # the bytes parsed are the bytes recorded
+        except IngestError as exc:
+            err = exc
+    if err is not None:
+        return sha, ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
+    try:
+        return sha, _parse_file(f, data, sha, input_dir, config, out_dir)
+    except IngestError as exc:
+        return sha, ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
+    except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
+        return sha, ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID,
+                                               f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
 
 
 def _read(f: InputFile, config: IngestConfig) -> bytes:
@@ -187,26 +209,13 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
                 manifest.files[unit.source] = entry
         save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
 
-    for n, (f, _, sha, err) in enumerate(todo):
+    def parse(item: tuple[InputFile, None, str, IngestError | None]) -> tuple[str, ParsedFile]:
+        return _parse_or_reject(item[0], item[2], item[3], input_dir, config, out_dir)
+
+    for n, ((f, _, _, _), (sha, parsed)) in enumerate(zip(todo, ordered_map(parse, todo, config.workers),
+                                                          strict=True)):
         if progress:
             progress(n, len(todo), f.rel)
-        data = None
-        if err is None:
-            try:
-                data = _read(f, config)
-                sha = _sha256(f, config, data)  # the bytes parsed are the bytes recorded
-            except IngestError as exc:
-                err = exc
-        if err is not None:
-            parsed = ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
-        else:
-            try:
-                parsed = _parse_file(f, data, sha, input_dir, config, out_dir)
-            except IngestError as exc:
-                parsed = ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
-            except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
-                parsed = ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID, f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
-        del data
         _drop_duplicates(parsed, taken, f.rel)
         entries[f.rel] = FileEntry(sha256=sha, article_ids=[a.article_id for a in parsed.articles],
                                    figure_ids=[g.figure_id for g in parsed.figures])
