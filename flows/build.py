@@ -52,6 +52,8 @@ from pipeline.build import (
     step_plan,
 )
 from pipeline.build.report import BuildReport, StepReport
+from pipeline import embeddings
+from pipeline.deleak.stage import DeleakStage
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
 from pipeline.schedule import ShardPipeline
@@ -133,6 +135,8 @@ def build_dataset(config: BuildConfig) -> BuildReport:
             _abandon_model_work_on_interrupt(), _settled_heap(), json_log(config.out_dir) as events, \
             monitor_run(log):
         steps: list[StepReport] = []
+        if any(isinstance(s, DeleakStage) and s.config.embedding_weight > 0 for s in stage_plan(config)):
+            embeddings.preload()  # de-leak's model loads while ingest and the first stages run
         if config.wants("ingest"):
             steps.append(events.step(ingest_task(config)))
         ctx = make_context(config, engine)

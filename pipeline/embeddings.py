@@ -45,6 +45,19 @@ def get_model():
     return _MODEL
 
 
+def preload() -> None:
+    """Load the model on a background thread (a few seconds of CPU), so that a build's first de-leak
+    shard does not wait for it; get_model() then returns it, or waits for the load in progress."""
+    threading.Thread(target=_quiet_load, name="minilm-preload", daemon=True).start()
+
+
+def _quiet_load() -> None:
+    try:
+        get_model()
+    except Exception:  # noqa: BLE001 - the de-leak stage loads it again and reports what went wrong
+        pass
+
+
 TOKEN_BUDGET = 16384  # padded tokens per forward pass: big batches of short sentences, small of long ones
 MAX_BATCH = 512
 

@@ -45,7 +45,8 @@ def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
     check_apart(Path(config.input_dir), out)
     ensure_layout(out)
     with live.current().step("ingest", kind="ingest"):
-        run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
+        result = run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
+    clock.stop()
     shards = list_shards(out / "figures")
     report = StepReport(
         name="ingest",
@@ -53,8 +54,8 @@ def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
         output="figures",
         shards=len(shards),
         rows=sum(pq.read_metadata(p).num_rows for p in shards),
-        seconds=round(clock.stop().seconds, 3),
-        cpu_seconds=round(clock.cpu_seconds, 3),
+        seconds=round(clock.seconds, 3),
+        cpu_seconds=round(clock.cpu_seconds + result.worker_cpu_seconds, 3),
     )
     report.add_reject_breakdown(out)
     report.rejects = sum(report.reject_reasons.values())

@@ -7,6 +7,8 @@ Library entry point: `run_ingest(input_dir, out_dir, config) -> IngestResult` (n
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +52,7 @@ class IngestResult(BaseModel):
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     new_shards: list[str] = Field(default_factory=list, description="figures shards created by this run")
     rewritten_shards: list[str] = Field(default_factory=list, description="existing figures shards rewritten")
+    worker_cpu_seconds: float = Field(0.0, description="CPU time spent parsing on worker threads (0 when parsed inline)")
 
 
 def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: IngestConfig,
@@ -210,7 +213,15 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
         save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
 
     def parse(item: tuple[InputFile, None, str, IngestError | None]) -> tuple[str, ParsedFile]:
-        return _parse_or_reject(item[0], item[2], item[3], input_dir, config, out_dir)
+        cpu0 = time.thread_time()
+        try:
+            return _parse_or_reject(item[0], item[2], item[3], input_dir, config, out_dir)
+        finally:
+            if config.workers > 1:  # on worker threads: the caller's own thread time does not see it
+                with cpu_lock:
+                    result.worker_cpu_seconds += time.thread_time() - cpu0
+
+    cpu_lock = threading.Lock()
 
     for n, ((f, _, _, _), (sha, parsed)) in enumerate(zip(todo, ordered_map(parse, todo, config.workers),
                                                           strict=True)):
