@@ -39,13 +39,14 @@ class CountedOutcome(ShardOutcome):
     engine: dict[str, int] = field(default_factory=dict)
 
 
-def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
+def run_ingest_step(config: BuildConfig, progress: Any = None, on_shard: Any = None) -> StepReport:
+    """Ingest as a build step; `on_shard(name)` hears of each figures shard once it is final."""
     clock = Clock()
     out = Path(config.out_dir)
     check_apart(Path(config.input_dir), out)
     ensure_layout(out)
     with live.current().step("ingest", kind="ingest"):
-        result = run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
+        result = run_ingest(Path(config.input_dir), out, config.ingest, progress=progress, on_shard=on_shard)
     clock.stop()
     shards = list_shards(out / "figures")
     report = StepReport(

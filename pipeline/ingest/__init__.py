@@ -28,7 +28,9 @@ from pipeline.ingest.ordered import ordered_map
 from pipeline.ingest.manifest import FileEntry, load_manifest, save_manifest
 from pipeline.ingest.records import detect_format, load_records
 from pipeline.ingest.shards import Packer, Unit, drop_sources, write_shard
+from pipeline.engine.shutdown import ShuttingDown, stop_requested
 from pipeline.io.layout import ensure_layout
+from pipeline.io.parquet import list_shards
 from schemas.reject import RejectReason
 
 __all__ = ["IngestConfig", "IngestResult", "InputFolderError", "run_ingest"]
@@ -147,12 +149,14 @@ def _drop_duplicates(parsed: ParsedFile, taken: set[str], rel: str) -> None:
 
 
 def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = None,
-               progress: Progress | None = None) -> IngestResult:
+               progress: Progress | None = None, on_shard: Callable[[str], None] | None = None) -> IngestResult:
     """Ingest every new or changed document under `input_dir` into shards under `out_dir`.
 
     Raises InputFolderError when the input folder is absent or holds no documents, and
     LayoutMismatch when `out_dir` belongs to another schema version. Everything else that goes
     wrong with one file, figure or image becomes a Reject row and the run carries on.
+    `on_shard(name)` is told of every figures shard that is final for this run: the existing ones
+    once stale rows are dropped, then each new one as it is written (a build starts work on them).
     """
     config = config or IngestConfig()
     input_dir, out_dir = Path(input_dir), Path(out_dir)
@@ -191,6 +195,9 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
     if stale:
         save_manifest(out_dir, manifest)
 
+    if on_shard:
+        for path in list_shards(out_dir / "figures"):
+            on_shard(path.name)
     taken = {fid for entry in manifest.files.values() for fid in entry.figure_ids}
     entries: dict[str, FileEntry] = {}
     unwritten: Counter[str] = Counter()  # units of a file not yet in a written shard
@@ -201,7 +208,8 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
         """Write one shard now; a file enters the manifest once all its units are on disk, so a
         crash mid-file leaves it to be ingested again rather than half recorded."""
         index = manifest.next_shard
-        result.new_shards.append(str(write_shard(out_dir, index, shard_units)))
+        path = write_shard(out_dir, index, shard_units)
+        result.new_shards.append(str(path))
         manifest.next_shard = index + 1
         for unit in shard_units:
             entry = entries[unit.source]
@@ -211,6 +219,8 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
             if unwritten[unit.source] == 0:
                 manifest.files[unit.source] = entry
         save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
+        if on_shard:
+            on_shard(Path(path).name)
 
     def parse(item: tuple[InputFile, None, str, IngestError | None]) -> tuple[str, ParsedFile]:
         cpu0 = time.thread_time()
@@ -227,6 +237,8 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
                                                           strict=True)):
         if progress:
             progress(n, len(todo), f.rel)
+        if stop_requested():  # Ctrl-C or SIGTERM: what is written is kept, the rest waits for a rerun
+            raise ShuttingDown("the process is stopping; ingest stops between files")
         _drop_duplicates(parsed, taken, f.rel)
         entries[f.rel] = FileEntry(sha256=sha, article_ids=[a.article_id for a in parsed.articles],
                                    figure_ids=[g.figure_id for g in parsed.figures])
