@@ -14,6 +14,7 @@ by reading every weight once (bench/engine.py prints both curves).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 
 _MIN_SHARED = 4  # shorter common prefixes are not worth a separate forward
+_DROP_AT = 0.25  # drop finished rows once they are this share of the batch (dropping copies the cache)
 
 
 @dataclass
@@ -69,10 +71,15 @@ def _pick(logits: torch.Tensor, spec: DecodeSpec) -> torch.Tensor:
     return torch.multinomial(scores.softmax(-1), 1).squeeze(-1)
 
 
+def _cache_kwarg(model: Any) -> str:
+    """transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def decode(model: Any, prompts: Sequence[Sequence[int]], spec: DecodeSpec,
            should_stop: Callable[[], bool] = lambda: False) -> list[list[int]]:
-    """The answer tokens of every prompt (stop token excluded), in prompt order. Returns None-free
-    lists; raises InterruptedError when should_stop() turns true between steps."""
+    """The answer tokens of every prompt (stop token excluded), in prompt order. Raises
+    InterruptedError when should_stop() turns true between two steps."""
     import xgrammar as xgr
     from transformers import DynamicCache
 
@@ -82,16 +89,16 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], spec: DecodeSpec,
     bitmask = xgr.allocate_token_bitmask(n, spec.grammar.tokenizer_info.vocab_size) if matchers else None
 
     cache = DynamicCache()
+    kv = {_cache_kwarg(model): cache, "use_cache": True, "logits_to_keep": 1}
     share = shared_prefix(prompts)
     if share:
         head = torch.tensor([list(prompts[0][:share])], dtype=torch.long)
-        model(input_ids=head, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        model(input_ids=head, **kv)
         cache.batch_repeat_interleave(n)
     ids, tail_mask = _left_padded([p[share:] for p in prompts], spec.pad_id)
     mask = torch.cat([torch.ones((n, share), dtype=torch.long), tail_mask], dim=1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions[:, share:], past_key_values=cache,
-                use_cache=True, logits_to_keep=1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions[:, share:], **kv)
     logits = out.logits[:, -1, :].float()
     last_pos = positions[:, -1]
 
@@ -122,7 +129,7 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], spec: DecodeSpec,
         finished = sum(done[i] for i in live)
         if finished == len(live) or step == spec.max_new - 1:
             break
-        if finished and finished * 4 >= len(live):  # dropping rows copies the cache: not for one in many
+        if finished and finished >= _DROP_AT * len(live):
             keep = [row for row, i in enumerate(live) if not done[i]]
             index = torch.tensor(keep, dtype=torch.long)
             cache.batch_select_indices(index)
@@ -132,7 +139,6 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], spec: DecodeSpec,
         feed = torch.tensor([[spec.pad_id if done[i] else t] for i, t in zip(live, chosen)], dtype=torch.long)
         mask = torch.cat([mask, torch.ones((len(live), 1), dtype=torch.long)], dim=1)
         last_pos = last_pos + 1
-        out = model(input_ids=feed, attention_mask=mask, position_ids=last_pos[:, None], past_key_values=cache,
-                    use_cache=True, logits_to_keep=1)
+        out = model(input_ids=feed, attention_mask=mask, position_ids=last_pos[:, None], **kv)
         logits = out.logits[:, -1, :].float()
     return answers
