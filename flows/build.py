@@ -1,7 +1,8 @@
 """The `build-dataset` Prefect flow: ingest, then the shard stages pipelined over figure shards (a
 shard's stage starts once that shard's inputs exist; at most `shard_workers` task runs at once, the
 engine's slot pools bounding model calls across them), then the global steps, then a markdown
-artifact. Thin on purpose: every task calls a pipeline.build function.
+artifact. On the thread runner ingest runs beside the stages: each shard it writes is fed to the
+pipeline at once, so model calls start while later files are still being parsed. Thin on purpose: every task calls a pipeline.build function.
 
 Engine: tasks get theirs from pipeline.build.engine_for(config), a per-process cache keyed by the
 engine settings, cache folder and no_cache. On the default thread runner every task shares one
@@ -22,8 +23,12 @@ first run's model calls) would misreport a rerun; the marker check costs one has
 
 from __future__ import annotations
 
+import contextvars
 import gc
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from contextlib import contextmanager
 
 from prefect import flow, get_run_logger, task
@@ -51,10 +56,13 @@ from pipeline.build import (
     stage_report,
     step_plan,
 )
+import pipeline.build.progress as live
+from pipeline import embeddings
 from pipeline.build.report import BuildReport, StepReport
+from pipeline.deleak.stage import DeleakStage
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
 from pipeline.io.lock import exclusive_output
-from pipeline.schedule import ShardPipeline
+from pipeline.schedule import ShardFeed, ShardPipeline
 from pipeline.stages.base import Stage
 
 
@@ -100,8 +108,8 @@ def _abandon_model_work_on_interrupt():
 
 
 @task(name="ingest", task_run_name="ingest", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def ingest_task(config: BuildConfig) -> StepReport:
-    return run_ingest_step(config)
+def ingest_task(config: BuildConfig, on_shard: Callable[[str], None] | None = None) -> StepReport:
+    return run_ingest_step(config, on_shard=on_shard)
 
 
 @task(name="stage-shard", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
@@ -123,6 +131,61 @@ def global_step_task(step: GlobalStep, ctx: BuildContext) -> StepReport:
     return run_step(step, ctx, engine_for(ctx.config))
 
 
+def _streams_ingest(config: BuildConfig) -> bool:
+    """Stages can start on ingest's first shards when ingest runs in this process (the thread runner:
+    the feed cannot cross to Dask workers) and no --limit selection needs the whole figures table."""
+    from prefect.context import FlowRunContext
+
+    runner = getattr(FlowRunContext.get(), "task_runner", None)
+    return config.wants("ingest") and config.limit is None and isinstance(runner, ThreadPoolTaskRunner)
+
+
+def _ingest_in_background(config: BuildConfig, feed: ShardFeed) -> Callable[[], StepReport]:
+    """Start the ingest task on a thread of its own, in this flow run's context (so its task run
+    belongs to the run), telling `feed` of each shard; returns the wait for its StepReport. The
+    thread is a daemon: on Ctrl-C ingest stops between files (pipeline.engine.shutdown)."""
+    box: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            box["report"] = context.run(ingest_task, config, feed.put)
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow through the feed and wait()
+            box["error"] = exc
+            feed.close(exc if isinstance(exc, Exception) else RuntimeError(f"ingest stopped: {exc!r}"))
+        else:
+            feed.close()
+
+    thread = threading.Thread(target=work, name="ingest", daemon=True)
+    thread.start()
+
+    def wait() -> StepReport:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["report"]
+
+    return wait
+
+
+def _preload_minilm_once(stages: list[Stage]) -> Callable[[], None]:
+    """On the first shard that has work, start loading de-leak's embedding model in the background
+    (it is ready by the time QA rows reach de-leak); an unchanged rerun never loads it."""
+    wanted = [any(isinstance(s, DeleakStage) and s.config.embedding_weight > 0 for s in stages)]
+
+    def preload() -> None:
+        if wanted[0]:
+            wanted[0] = False
+            embeddings.preload()
+
+    return preload
+
+
+def _shard_arrived(ctx: BuildContext, shard: str) -> None:
+    ctx.shards.append(shard)
+    live.current().add_shard(shard, live.shard_sizes(ctx.out_dir, [shard], None)[shard])
+
+
 @flow(name="build-dataset", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=DEFAULT_SHARD_WORKERS))
 def build_dataset(config: BuildConfig) -> BuildReport:
     start, cpu0 = time.perf_counter(), time.process_time()
@@ -133,11 +196,14 @@ def build_dataset(config: BuildConfig) -> BuildReport:
             _abandon_model_work_on_interrupt(), _settled_heap(), json_log(config.out_dir) as events, \
             monitor_run(log):
         steps: list[StepReport] = []
-        if config.wants("ingest"):
+        feed = ShardFeed() if _streams_ingest(config) else None
+        if feed is not None:  # stages start on each shard ingest writes, while it parses the next ones
+            wait_for_ingest = _ingest_in_background(config, feed)
+        elif config.wants("ingest"):
             steps.append(events.step(ingest_task(config)))
-        ctx = make_context(config, engine)
-        log.info("%d figure shards; limit=%s; perception mode: %s", len(ctx.shards), config.limit,
-                 config.perception_mode)
+        ctx = make_context(config, engine, streamed=feed is not None)
+        log.info("%s figure shards; limit=%s; perception mode: %s",
+                 "streaming" if feed is not None else len(ctx.shards), config.limit, config.perception_mode)
         stages = stage_plan(config)
         reports: dict[int, StepReport] = {}
 
@@ -152,13 +218,18 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         # most `shard_workers` task runs at a time. Up-to-date shards are settled here from their
         # markers (one check each), without a task run: on an unchanged rerun the per-task API round
         # trips would otherwise be most of the wall time.
+        preload = _preload_minilm_once(stages)
         ShardPipeline(stages, ctx.shards, shard_workers(config, engine)).run(
             check=lambda st, sh: check_shard(st, ctx, sh),
-            submit=lambda st, sh: stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),
+            submit=lambda st, sh: preload() or stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),
             result=lambda future: future.result(),
             on_outcome=lambda st, sh, outcome: events.shard(outcome),
             on_stage_done=stage_done,
+            feed=feed,
+            on_shard=lambda shard: _shard_arrived(ctx, shard),
         )
+        if feed is not None:
+            steps.append(events.step(wait_for_ingest()))
         steps += [reports[i] for i in range(len(stages))]
         for step in step_plan(config):
             steps.append(events.step(global_step_task(step, ctx)))

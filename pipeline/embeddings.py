@@ -45,15 +45,51 @@ def get_model():
     return _MODEL
 
 
-def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
+def preload() -> None:
+    """Load the model on a background thread (a few seconds of CPU), so that a build's first de-leak
+    shard does not wait for it; get_model() then returns it, or waits for the load in progress."""
+    threading.Thread(target=_quiet_load, name="minilm-preload", daemon=True).start()
+
+
+def _quiet_load() -> None:
+    try:
+        get_model()
+    except Exception:  # noqa: BLE001 - the de-leak stage loads it again and reports what went wrong
+        pass
+
+
+TOKEN_BUDGET = 16384  # padded tokens per forward pass: big batches of short sentences, small of long ones
+MAX_BATCH = 512
+
+
+def _batches(texts: list[str]) -> list[list[int]]:
+    """Indices of `texts` grouped shortest-first so each group pads to at most TOKEN_BUDGET tokens.
+    Larger batches cost less CPU per text (measured on our de-leak sentences: 512 per batch used
+    ~45 % less CPU than 64), while a fixed large batch of long paragraphs would need GBs for attention."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        tokens = min(256, len(texts[i]) // 3 + 2)  # ~4 chars a word-piece; the model truncates at 256
+        if current and (len(current) + 1) * tokens > TOKEN_BUDGET or len(current) >= MAX_BATCH:
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def embed(texts: list[str]) -> np.ndarray:
     """(n, 384) float32, L2-normalised; an empty list gives a (0, 384) array."""
     model = get_model()
-    if not texts:
-        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+    dim = model.get_embedding_dimension()
+    out = np.zeros((len(texts), dim), dtype=np.float32)
     with _ENCODE:
-        vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                               show_progress_bar=False)
-    return np.asarray(vectors, dtype=np.float32)
+        for group in _batches(list(texts)):
+            out[group] = model.encode([texts[i] for i in group], batch_size=len(group),
+                                      normalize_embeddings=True, show_progress_bar=False)
+    return out
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -7,6 +7,10 @@ de-leak task follows its QA task. At most `max_in_flight` pairs run at once (mem
 a few shards, and the engine's slot pools give back-pressure beyond that); among ready pairs the
 lowest shard goes first, so shards finish one after another instead of all at the end.
 
+Shards may also arrive while the pipeline runs (a `ShardFeed`: ingest announcing each shard it has
+written), so a build's first model calls start while ingest is still parsing; a stage counts as done
+only once the feed is closed and all its shards are.
+
 The runner is independent of who executes a pair: `submit` returns any future with
 `add_done_callback` (concurrent.futures, Prefect futures on the thread or Dask runner) and
 `result` turns it into the outcome. `check` settles pairs that are already current (their marker
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +31,40 @@ from pipeline.engine.shutdown import ShuttingDown, stop_requested
 from pipeline.stages.base import Stage
 
 Pair = tuple[int, int]  # (stage index, shard index)
+_CLOSED = object()
+
+
+class ShardFeed:
+    """Shard names announced from another thread; `close(error)` once no more will come. A name
+    announced again (a retried ingest lists the shards it finds) is ignored."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+    def put(self, shard: str) -> None:
+        with self._lock:
+            if shard in self._seen:
+                return
+            self._seen.add(shard)
+        self._queue.put(shard)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self._queue.put(_CLOSED)
+
+    def take(self, timeout: float | None) -> list[Any]:
+        """What has arrived (shard names, and _CLOSED last); waits up to `timeout` for the first."""
+        items = []
+        try:
+            items.append(self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait())
+            while True:
+                items.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return items
 
 
 def stage_dependencies(stages: Sequence[Stage]) -> list[list[int]]:
@@ -56,10 +95,14 @@ class ShardPipeline:
         result: Callable[[Any], Any],
         on_outcome: Callable[[Stage, str, Any], None] | None = None,
         on_stage_done: Callable[[int, list[Any]], None] | None = None,
+        feed: ShardFeed | None = None,
+        on_shard: Callable[[str], None] | None = None,
     ) -> list[list[Any]]:
         """Outcomes per stage, in shard order. `on_outcome` sees each pair's outcome as it lands
         (the outcome gets `queued_at`, the time its pair was submitted); `on_stage_done` sees
-        a stage's outcomes once all its shards are done."""
+        a stage's outcomes once all its shards are done. With a `feed`, shards it brings are added
+        (`on_shard(name)` first) until it is closed; an error it is closed with is raised like a
+        failed pair's, after the running pairs finish."""
         n_shards = len(self.shards)
         waiting = {(i, s): len(self.deps[i]) for i in range(len(self.stages)) for s in range(n_shards)}
         outcomes: list[list[Any]] = [[None] * n_shards for _ in self.stages]
@@ -71,9 +114,37 @@ class ShardPipeline:
         finished: queue.Queue = queue.Queue()
         running: dict[int, tuple[Pair, float, Any]] = {}
         first_error: BaseException | None = None
-        if not n_shards and on_stage_done:  # nothing to run: every stage is done, with no outcomes
+        closed = feed is None
+        reported: set[int] = set()
+
+        def report_done_stages() -> None:
             for i in range(len(self.stages)):
-                on_stage_done(i, [])
+                if closed and left[i] == 0 and i not in reported:
+                    reported.add(i)
+                    if on_stage_done:
+                        on_stage_done(i, outcomes[i])
+
+        def add_shard(name: str) -> None:
+            s = len(self.shards)
+            self.shards.append(name)
+            if on_shard:
+                on_shard(name)
+            for i in range(len(self.stages)):
+                outcomes[i].append(None)
+                left[i] += 1
+                waiting[(i, s)] = len(self.deps[i])
+                if not self.deps[i]:
+                    heapq.heappush(ready, (s, i))
+
+        def take_feed(timeout: float | None) -> None:
+            nonlocal closed, first_error
+            for item in feed.take(timeout):
+                if item is _CLOSED:
+                    closed = True
+                    if feed.error is not None:
+                        first_error = first_error or feed.error
+                else:
+                    add_shard(item)
 
         def done(pair: Pair, outcome: Any) -> None:
             i, s = pair
@@ -81,14 +152,16 @@ class ShardPipeline:
             if on_outcome:
                 on_outcome(self.stages[i], self.shards[s], outcome)
             left[i] -= 1
-            if left[i] == 0 and on_stage_done:
-                on_stage_done(i, outcomes[i])
+            report_done_stages()
             for k in self.dependents[i]:
                 waiting[(k, s)] -= 1
                 if waiting[(k, s)] == 0:
                     heapq.heappush(ready, (s, k))
 
-        while ready or running:
+        report_done_stages()  # a stage with no shards at all (and no feed) is done at once
+        while True:
+            if not closed:
+                take_feed(None)
             while ready and len(running) < self.max_in_flight and first_error is None:
                 s, i = heapq.heappop(ready)
                 stage, shard = self.stages[i], self.shards[s]
@@ -102,13 +175,17 @@ class ShardPipeline:
                 running[id(future)] = ((i, s), queued_at, future)
                 future.add_done_callback(finished.put)
             if not running:
-                break
-            while True:  # a timeout keeps the wait interruptible (Ctrl-C) on every platform
-                try:
-                    future = finished.get(timeout=0.5)
+                if closed or first_error is not None:
                     break
-                except queue.Empty:
-                    continue
+                if stop_requested():
+                    raise ShuttingDown("the process is stopping; no new shard is started")
+                take_feed(0.5)  # nothing to do until the feed brings a shard
+                report_done_stages()
+                continue
+            try:  # a timeout keeps the wait interruptible (Ctrl-C) and the feed read
+                future = finished.get(timeout=0.5 if closed else 0.1)
+            except queue.Empty:
+                continue
             pair, queued_at, _ = running.pop(id(future))
             try:
                 outcome = result(future)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.build.report import StepReport
 from pipeline.engine.slots import SlotPool
-from pipeline.schedule import ShardPipeline, stage_dependencies
+from pipeline.schedule import ShardFeed, ShardPipeline, stage_dependencies
 from pipeline.stages.runner import ShardOutcome
 from pipeline.timing import union_seconds
 
@@ -200,3 +200,43 @@ def test_no_shards_still_reports_every_stage():
     outcomes = ShardPipeline(STAGES, [], 2).run(check=None, submit=None, result=None,
                                                 on_stage_done=lambda i, outs: done.append((i, outs)))
     assert outcomes == [[] for _ in STAGES] and done == [(i, []) for i in range(len(STAGES))]
+
+
+def test_shards_fed_while_running_start_before_the_feed_closes():
+    """Ingest announces shards as it writes them: the first shard goes through every stage while
+    later ones are still coming, and a stage is reported done only once the feed is closed."""
+    rec = Recorder(workers=4, seconds=0.01)
+    feed, announced, done = ShardFeed(), [], []
+    shards = [f"part-{i:05d}.parquet" for i in range(3)]
+
+    def ingest():
+        for shard in shards:
+            feed.put(shard)
+            feed.put(shards[0])  # announced again (a retried ingest): ignored
+            time.sleep(0.3)
+        done.append(("closed", time.time()))
+        feed.close()
+
+    threading.Thread(target=ingest).start()
+    outcomes = ShardPipeline(STAGES, [], 4).run(
+        check=lambda st, sh: None, submit=lambda st, sh: rec.pool.submit(rec.work, st, sh),
+        result=lambda f: f.result(), feed=feed, on_shard=announced.append,
+        on_stage_done=lambda i, outs: done.append((STAGES[i].name, time.time())))
+    assert announced == shards
+    assert [[o.shard for o in per_stage] for per_stage in outcomes] == [shards] * len(STAGES)
+    order = {(kind, st, sh): n for n, (kind, st, sh) in enumerate(rec.events)}
+    assert order[("end", "deleak.text", shards[0])] < order[("start", "summary", shards[2])]
+    closed_at = done[0][1]
+    assert done[0][0] == "closed" and all(t >= closed_at for _, t in done[1:]) and len(done) == 1 + len(STAGES)
+
+
+def test_a_feed_closed_with_an_error_raises_it_after_the_running_pairs():
+    rec = Recorder(workers=2, seconds=0.05)
+    feed = ShardFeed()
+    feed.put("part-00000.parquet")
+    feed.close(RuntimeError("ingest failed on a disk error"))
+    with pytest.raises(RuntimeError, match="disk error"):
+        ShardPipeline(STAGES, [], 2).run(check=lambda st, sh: None,
+                                         submit=lambda st, sh: rec.pool.submit(rec.work, st, sh),
+                                         result=lambda f: f.result(), feed=feed)
+    assert rec.running == 0

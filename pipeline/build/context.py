@@ -69,13 +69,15 @@ def select_figures(out_dir: Path, limit: int | None) -> dict[str, frozenset[str]
     return {shard: frozenset(v) for shard, v in chosen.items()}
 
 
-def make_context(config: BuildConfig, engine: Engine | None = None) -> BuildContext:
-    """Call after ingest: the shards and the --limit selection come from the figures table."""
+def make_context(config: BuildConfig, engine: Engine | None = None, *, streamed: bool = False) -> BuildContext:
+    """Call after ingest: the shards and the --limit selection come from the figures table. With
+    `streamed`, ingest is still running: shards are appended to ctx.shards as it announces them
+    (there is no --limit selection then)."""
     ctx = BuildContext(
         config=config,
         model_ids=model_ids(config.engine, engine),
-        shards=figure_shards(config.out_dir),
-        selection=select_figures(config.out_dir, config.limit),
+        shards=[] if streamed else figure_shards(config.out_dir),
+        selection=None if streamed else select_figures(config.out_dir, config.limit),
     )
     live.current().set_shards(live.shard_sizes(ctx.out_dir, ctx.shards, ctx.selection))
     return ctx

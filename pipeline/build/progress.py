@@ -105,6 +105,16 @@ class BuildProgress:
         with self._lock:
             self.shard_figures = dict(shard_figures)
 
+    def add_shard(self, shard: str, figures: int) -> None:
+        """A shard announced while the build runs (ingest still writing): every stage's totals grow."""
+        with self._lock:
+            self.shard_figures[shard] = figures
+            for st in self._stages.values():
+                if st.kind == "stage":
+                    st.figures_total += figures
+                    st.shards_total += 1
+                    st.finished = None
+
     def _stage(self, name: str, kind: str = "stage") -> _Stage:
         st = self._stages.get(name)
         if st is None:

@@ -39,13 +39,15 @@ class CountedOutcome(ShardOutcome):
     engine: dict[str, int] = field(default_factory=dict)
 
 
-def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
+def run_ingest_step(config: BuildConfig, progress: Any = None, on_shard: Any = None) -> StepReport:
+    """Ingest as a build step; `on_shard(name)` hears of each figures shard once it is final."""
     clock = Clock()
     out = Path(config.out_dir)
     check_apart(Path(config.input_dir), out)
     ensure_layout(out)
     with live.current().step("ingest", kind="ingest"):
-        run_ingest(Path(config.input_dir), out, config.ingest, progress=progress)
+        result = run_ingest(Path(config.input_dir), out, config.ingest, progress=progress, on_shard=on_shard)
+    clock.stop()
     shards = list_shards(out / "figures")
     report = StepReport(
         name="ingest",
@@ -53,8 +55,8 @@ def run_ingest_step(config: BuildConfig, progress: Any = None) -> StepReport:
         output="figures",
         shards=len(shards),
         rows=sum(pq.read_metadata(p).num_rows for p in shards),
-        seconds=round(clock.stop().seconds, 3),
-        cpu_seconds=round(clock.cpu_seconds, 3),
+        seconds=round(clock.seconds, 3),
+        cpu_seconds=round(clock.cpu_seconds + result.worker_cpu_seconds, 3),
     )
     report.add_reject_breakdown(out)
     report.rejects = sum(report.reject_reasons.values())

@@ -7,6 +7,8 @@ Library entry point: `run_ingest(input_dir, out_dir, config) -> IngestResult` (n
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +24,13 @@ from pipeline.ingest.filelists import file_lists
 from pipeline.ingest.jats import parse_jats
 from pipeline.ingest.llava_med import parse_llava_med
 from pipeline.ingest.m3llm import parse_m3llm
+from pipeline.ingest.ordered import ordered_map
 from pipeline.ingest.manifest import FileEntry, load_manifest, save_manifest
 from pipeline.ingest.records import detect_format, load_records
 from pipeline.ingest.shards import Packer, Unit, drop_sources, write_shard
+from pipeline.engine.shutdown import ShuttingDown, stop_requested
 from pipeline.io.layout import ensure_layout
+from pipeline.io.parquet import list_shards
 from schemas.reject import RejectReason
 
 __all__ = ["IngestConfig", "IngestResult", "InputFolderError", "run_ingest"]
@@ -49,6 +54,7 @@ class IngestResult(BaseModel):
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     new_shards: list[str] = Field(default_factory=list, description="figures shards created by this run")
     rewritten_shards: list[str] = Field(default_factory=list, description="existing figures shards rewritten")
+    worker_cpu_seconds: float = Field(0.0, description="CPU time spent parsing on worker threads (0 when parsed inline)")
 
 
 def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: IngestConfig,
@@ -70,6 +76,27 @@ def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: I
                           f"{f.rel}: records match neither the M3LLM nor the LLaVA-Med keys (see README); use --format")
     parser = parse_llava_med if fmt == "llava-med" else parse_m3llm
     return parser(records, f.path, f.rel, input_root, sha, config, out)
+
+
+def _parse_or_reject(f: InputFile, sha: str, err: IngestError | None, input_dir: Path, config: IngestConfig,
+                     out_dir: Path) -> tuple[str, ParsedFile]:
+    """(the sha of the bytes parsed, what they hold); a file that cannot be read or parsed is one reject."""
+    data = None
+    if err is None:
+        try:
+            data = _read(f, config)
+            sha = _sha256(f, config, data)  # the bytes parsed are the bytes recorded
+        except IngestError as exc:
+            err = exc
+    if err is not None:
+        return sha, ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
+    try:
+        return sha, _parse_file(f, data, sha, input_dir, config, out_dir)
+    except IngestError as exc:
+        return sha, ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
+    except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
+        return sha, ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID,
+                                               f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
 
 
 def _read(f: InputFile, config: IngestConfig) -> bytes:
@@ -122,12 +149,14 @@ def _drop_duplicates(parsed: ParsedFile, taken: set[str], rel: str) -> None:
 
 
 def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = None,
-               progress: Progress | None = None) -> IngestResult:
+               progress: Progress | None = None, on_shard: Callable[[str], None] | None = None) -> IngestResult:
     """Ingest every new or changed document under `input_dir` into shards under `out_dir`.
 
     Raises InputFolderError when the input folder is absent or holds no documents, and
     LayoutMismatch when `out_dir` belongs to another schema version. Everything else that goes
     wrong with one file, figure or image becomes a Reject row and the run carries on.
+    `on_shard(name)` is told of every figures shard that is final for this run: the existing ones
+    once stale rows are dropped, then each new one as it is written (a build starts work on them).
     """
     config = config or IngestConfig()
     input_dir, out_dir = Path(input_dir), Path(out_dir)
@@ -166,6 +195,9 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
     if stale:
         save_manifest(out_dir, manifest)
 
+    if on_shard:
+        for path in list_shards(out_dir / "figures"):
+            on_shard(path.name)
     taken = {fid for entry in manifest.files.values() for fid in entry.figure_ids}
     entries: dict[str, FileEntry] = {}
     unwritten: Counter[str] = Counter()  # units of a file not yet in a written shard
@@ -176,7 +208,8 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
         """Write one shard now; a file enters the manifest once all its units are on disk, so a
         crash mid-file leaves it to be ingested again rather than half recorded."""
         index = manifest.next_shard
-        result.new_shards.append(str(write_shard(out_dir, index, shard_units)))
+        path = write_shard(out_dir, index, shard_units)
+        result.new_shards.append(str(path))
         manifest.next_shard = index + 1
         for unit in shard_units:
             entry = entries[unit.source]
@@ -186,27 +219,26 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
             if unwritten[unit.source] == 0:
                 manifest.files[unit.source] = entry
         save_manifest(out_dir, manifest)  # after every shard, so a crash loses at most one shard of work
+        if on_shard:
+            on_shard(Path(path).name)
 
-    for n, (f, _, sha, err) in enumerate(todo):
+    def parse(item: tuple[InputFile, None, str, IngestError | None]) -> tuple[str, ParsedFile]:
+        cpu0 = time.thread_time()
+        try:
+            return _parse_or_reject(item[0], item[2], item[3], input_dir, config, out_dir)
+        finally:
+            if config.workers > 1:  # on worker threads: the caller's own thread time does not see it
+                with cpu_lock:
+                    result.worker_cpu_seconds += time.thread_time() - cpu0
+
+    cpu_lock = threading.Lock()
+
+    for n, ((f, _, _, _), (sha, parsed)) in enumerate(zip(todo, ordered_map(parse, todo, config.workers),
+                                                          strict=True)):
         if progress:
             progress(n, len(todo), f.rel)
-        data = None
-        if err is None:
-            try:
-                data = _read(f, config)
-                sha = _sha256(f, config, data)  # the bytes parsed are the bytes recorded
-            except IngestError as exc:
-                err = exc
-        if err is not None:
-            parsed = ParsedFile(rejects=[reject(f.rel, err.reason, err.detail)])
-        else:
-            try:
-                parsed = _parse_file(f, data, sha, input_dir, config, out_dir)
-            except IngestError as exc:
-                parsed = ParsedFile(rejects=[reject(f.rel, exc.reason, exc.detail)])
-            except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
-                parsed = ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID, f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
-        del data
+        if stop_requested():  # Ctrl-C or SIGTERM: what is written is kept, the rest waits for a rerun
+            raise ShuttingDown("the process is stopping; ingest stops between files")
         _drop_duplicates(parsed, taken, f.rel)
         entries[f.rel] = FileEntry(sha256=sha, article_ids=[a.article_id for a in parsed.articles],
                                    figure_ids=[g.figure_id for g in parsed.figures])

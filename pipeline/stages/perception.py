@@ -57,7 +57,8 @@ class _Target:
 
 
 class PerceptionStage(Stage):
-    version = "3"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/
+    version = "4"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/;
+    # 4: crops are written with PNG compression level 1 (new bytes, so new content-addressed names)
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow

@@ -32,7 +32,8 @@ def crop(img: Image.Image, box: Box) -> Image.Image:
 def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     # No metadata and fixed settings, so the same pixels always give the same bytes (and name).
-    img.convert("RGB").save(buf, format="PNG", optimize=False, compress_level=6)
+    # Level 1: ~4x less CPU than the default 6 for ~10 % more bytes (crops are small).
+    img.convert("RGB").save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()
 
 
