@@ -188,7 +188,7 @@ def main() -> int:
     parser.add_argument("--figures", default="1000", help="comma-separated corpus sizes")
     parser.add_argument("--latency", default="1,0.05", help="comma-separated fake latencies (s)")
     parser.add_argument("--capacity", type=int, default=64)
-    parser.add_argument("--shard-size", type=int, default=250)
+    parser.add_argument("--shard-size", type=int, default=100)
     parser.add_argument("--shard-workers", type=int, default=8)
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp one)")
     args = parser.parse_args()

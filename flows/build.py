@@ -168,6 +168,19 @@ def _ingest_in_background(config: BuildConfig, feed: ShardFeed) -> Callable[[], 
     return wait
 
 
+def _preload_minilm_once(stages: list[Stage]) -> Callable[[], None]:
+    """On the first shard that has work, start loading de-leak's embedding model in the background
+    (it is ready by the time QA rows reach de-leak); an unchanged rerun never loads it."""
+    wanted = [any(isinstance(s, DeleakStage) and s.config.embedding_weight > 0 for s in stages)]
+
+    def preload() -> None:
+        if wanted[0]:
+            wanted[0] = False
+            embeddings.preload()
+
+    return preload
+
+
 def _shard_arrived(ctx: BuildContext, shard: str) -> None:
     ctx.shards.append(shard)
     live.current().add_shard(shard, live.shard_sizes(ctx.out_dir, [shard], None)[shard])
@@ -183,8 +196,6 @@ def build_dataset(config: BuildConfig) -> BuildReport:
             _abandon_model_work_on_interrupt(), _settled_heap(), json_log(config.out_dir) as events, \
             monitor_run(log):
         steps: list[StepReport] = []
-        if any(isinstance(s, DeleakStage) and s.config.embedding_weight > 0 for s in stage_plan(config)):
-            embeddings.preload()  # de-leak's model loads while ingest and the first stages run
         feed = ShardFeed() if _streams_ingest(config) else None
         if feed is not None:  # stages start on each shard ingest writes, while it parses the next ones
             wait_for_ingest = _ingest_in_background(config, feed)
@@ -207,9 +218,10 @@ def build_dataset(config: BuildConfig) -> BuildReport:
         # most `shard_workers` task runs at a time. Up-to-date shards are settled here from their
         # markers (one check each), without a task run: on an unchanged rerun the per-task API round
         # trips would otherwise be most of the wall time.
+        preload = _preload_minilm_once(stages)
         ShardPipeline(stages, ctx.shards, shard_workers(config, engine)).run(
             check=lambda st, sh: check_shard(st, ctx, sh),
-            submit=lambda st, sh: stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),
+            submit=lambda st, sh: preload() or stage_shard_task.submit(stage=st, ctx=ctx, shard=sh),
             result=lambda future: future.result(),
             on_outcome=lambda st, sh, outcome: events.shard(outcome),
             on_stage_done=stage_done,

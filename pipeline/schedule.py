@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,13 +35,20 @@ _CLOSED = object()
 
 
 class ShardFeed:
-    """Shard names announced from another thread; `close(error)` once no more will come."""
+    """Shard names announced from another thread; `close(error)` once no more will come. A name
+    announced again (a retried ingest lists the shards it finds) is ignored."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
         self.error: BaseException | None = None
 
     def put(self, shard: str) -> None:
+        with self._lock:
+            if shard in self._seen:
+                return
+            self._seen.add(shard)
         self._queue.put(shard)
 
     def close(self, error: BaseException | None = None) -> None:

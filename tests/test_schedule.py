@@ -212,6 +212,7 @@ def test_shards_fed_while_running_start_before_the_feed_closes():
     def ingest():
         for shard in shards:
             feed.put(shard)
+            feed.put(shards[0])  # announced again (a retried ingest): ignored
             time.sleep(0.3)
         done.append(("closed", time.time()))
         feed.close()

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         input_dir: Annotated[Path, typer.Option("--input", "-i", help="folder with .xml/.nxml articles (and their images), PMC OA .tar.gz/.tgz/.tar archives, or .json/.jsonl records")],
         out: Annotated[Path, typer.Option("--out", "-o", help="output folder; figures/, articles/ and rejects/ingest/ shards are written here")],
         fmt: Annotated[str, typer.Option("--format", "-f", help="input format: auto (by extension and JSON keys), jats, m3llm or llava-med")] = "auto",
-        shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="figures per Parquet shard (one file's article is never split)")] = 1000,
+        shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="figures per Parquet shard (one file's article is never split)")] = 250,
         panel_threshold: Annotated[float, typer.Option("--panel-threshold", min=0.0, max=1.0, help="M3LLM: sub-figures whose confidence-CSV probability is below this are dropped")] = 0.7,
         max_pixels: Annotated[int, typer.Option("--max-pixels", min=1, help="images with more pixels are rejected before decoding (decompression-bomb guard)")] = 90_000_000,
         limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="ingest at most this many new or changed input files in this run")] = None,

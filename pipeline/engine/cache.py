@@ -1,6 +1,12 @@
 """Content-addressed response cache in SQLite (WAL). Several processes may read and write at once:
 WAL lets readers run beside one writer, busy_timeout waits for the lock and a short retry loop covers
-the rest. Only validated results are stored, so a hit never needs a model call."""
+the rest. Only validated results are stored, so a hit never needs a model call.
+
+Writes are buffered: `put` keeps an entry in memory (where `get` already finds it) and writes the
+buffer in one transaction once it holds `flush_every` entries or its oldest entry is `flush_after_s`
+old, and on `flush()` / `close()` (the engine flushes at the end of every stream). One commit per
+answer cost about a tenth of the client CPU per call at 64 calls in flight. A process killed
+outright loses at most that buffer: those calls are paid again on the rerun, nothing else."""
 
 from __future__ import annotations
 
@@ -38,8 +44,13 @@ class CachedResponse(BaseModel):
 class ResponseCache:
     """One connection per process, shared across threads behind a lock (calls are short)."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int = 30_000, attempts: int = 8) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = 30_000, attempts: int = 8,
+                 flush_every: int = 64, flush_after_s: float = 1.0) -> None:
         self.path = Path(path)
+        self._flush_every = flush_every
+        self._flush_after_s = flush_after_s
+        self._pending: dict[str, CachedResponse] = {}
+        self._oldest = 0.0  # time.monotonic() of the oldest pending entry
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._attempts = attempts
         self._lock = threading.Lock()
@@ -69,40 +80,73 @@ class ResponseCache:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         return None
 
+    _COLUMNS = ("request_hash", "model_id", "text", "tokens_in", "tokens_out", "latency_s", "finish_reason")
+
     def get(self, request_hash: str) -> CachedResponse | None:
-        row = self._retry(
-            lambda: self._conn.execute(
-                "SELECT request_hash, model_id, text, tokens_in, tokens_out, latency_s, finish_reason "
-                "FROM responses WHERE request_hash = ?",
-                (request_hash,),
-            ).fetchone()
-        )
-        if row is None:
-            return None
-        keys = ("request_hash", "model_id", "text", "tokens_in", "tokens_out", "latency_s", "finish_reason")
-        return CachedResponse(**dict(zip(keys, row)))
+        return self.get_many([request_hash]).get(request_hash)
+
+    def get_many(self, request_hashes: list[str], chunk: int = 500) -> dict[str, CachedResponse]:
+        """The cached answers among these hashes, by hash: one query per `chunk` hashes."""
+        with self._lock:
+            found = {h: self._pending[h] for h in request_hashes if h in self._pending}
+        wanted = [h for h in dict.fromkeys(request_hashes) if h not in found]
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start : start + chunk]
+            rows = self._retry(lambda part=part: self._conn.execute(
+                f"SELECT {', '.join(self._COLUMNS)} FROM responses WHERE request_hash IN "
+                f"({', '.join('?' * len(part))})", part).fetchall())
+            for row in rows:
+                found[row[0]] = CachedResponse(**dict(zip(self._COLUMNS, row)))
+        return found
 
     def put(self, entry: CachedResponse) -> None:
-        self._retry(
-            lambda: self._conn.execute(
-                "INSERT OR REPLACE INTO responses (request_hash, model_id, text, tokens_in, tokens_out, latency_s, "
-                "created_at, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.request_hash,
-                    entry.model_id,
-                    entry.text,
-                    entry.tokens_in,
-                    entry.tokens_out,
-                    entry.latency_s,
-                    time.time(),
-                    entry.finish_reason,
-                ),
-            )
-        )
+        with self._lock:
+            if not self._pending:
+                self._oldest = time.monotonic()
+            self._pending[entry.request_hash] = entry
+            due = (len(self._pending) >= self._flush_every
+                   or time.monotonic() - self._oldest >= self._flush_after_s)
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered entries in one transaction. On failure they stay buffered (a later
+        flush or close tries again) and the error is raised."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        now = time.time()
+        rows = [(e.request_hash, e.model_id, e.text, e.tokens_in, e.tokens_out, e.latency_s, now, e.finish_reason)
+                for e in batch.values()]
+
+        def write() -> None:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO responses (request_hash, model_id, text, tokens_in, tokens_out, "
+                    "latency_s, created_at, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+        try:
+            self._retry(write)
+        except BaseException:
+            with self._lock:
+                self._pending = {**batch, **self._pending}
+                self._oldest = time.monotonic()
+            raise
 
     def __len__(self) -> int:
+        self.flush()
         return self._retry(lambda: self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._conn.close()

@@ -86,12 +86,7 @@ class ModelEngine:
             )
         return backend, None
 
-    def _from_cache(self, req: ChatRequest, backend: Backend, rhash: str) -> ChatResult | None:
-        if self.cache is None:
-            return None
-        hit = self.cache.get(rhash)
-        if hit is None:
-            return None
+    def _from_cache(self, req: ChatRequest, backend: Backend, rhash: str, hit: CachedResponse) -> ChatResult | None:
         parsed = None
         if req.output_model is not None:
             parsed, why = parse_output(hit.text, req.output_model)
@@ -107,22 +102,34 @@ class ModelEngine:
         calls in flight) once the process is stopping; see pipeline.engine.shutdown."""
         if stop_requested():
             raise ShuttingDown("the process is stopping; no new model work is started")
-        groups: dict[int, tuple[Backend, list[Job]]] = {}
-        followers: dict[str, list[ChatRequest]] = {}
+        routed: list[tuple[ChatRequest, Backend, str]] = []
+        refused: list[ChatResult] = []
+        n_requests = 0
         for req in requests:
-            self._counter.add(requests=1)
+            n_requests += 1
             backend, missing = self._backend_for(req)
             if backend is None:
-                yield self._result(req, None, None, None, error=missing, kind=ErrorKind.MODEL_ERROR)
+                refused.append(self._result(req, None, None, None, error=missing, kind=ErrorKind.MODEL_ERROR))
                 continue
             try:
                 rhash = request_hash(req, backend.model_id, backend.image_variant)
             except ImageError as exc:
-                yield self._result(req, backend, None, None, error=f"{req.key}: {exc}", kind=ErrorKind(exc.kind))
+                refused.append(self._result(req, backend, None, None, error=f"{req.key}: {exc}",
+                                            kind=ErrorKind(exc.kind)))
                 continue
-            hit = self._from_cache(req, backend, rhash)
-            if hit is not None:
-                yield hit
+            routed.append((req, backend, rhash))
+        self._counter.add(requests=n_requests)
+        for result in refused:
+            yield result
+        # One lookup for the whole submission rather than a query per request.
+        cached = self.cache.get_many([h for _, _, h in routed]) if self.cache is not None and routed else {}
+
+        groups: dict[int, tuple[Backend, list[Job]]] = {}
+        followers: dict[str, list[ChatRequest]] = {}
+        for req, backend, rhash in routed:
+            hit = cached.get(rhash)
+            if hit is not None and (result := self._from_cache(req, backend, rhash, hit)) is not None:
+                yield result
                 continue
             if rhash in followers:  # same call already queued in this submission: pay once
                 followers[rhash].append(req)
@@ -176,6 +183,8 @@ class ModelEngine:
         finally:
             for task in tasks:
                 task.cancel()
+            if self.cache is not None:  # the answers of this stream reach the cache file now
+                self.cache.flush()
 
     def _fan_out(self, backend: Backend, job: Job, out: Outcome,
                  followers: dict[str, list[ChatRequest]]) -> list[ChatResult]:

@@ -1,6 +1,7 @@
 """Backend running a small local model in-process: requests grouped by sampling and output schema,
-sorted by prompt length, batched under a token budget with left padding, and decoded under an
-xgrammar JSON-schema grammar so structured answers always parse. generate() runs in a worker thread."""
+batched longest prompt first under a token budget, and decoded (pipeline.engine.decode: shared
+prompt prefix run once, finished rows leave the batch) under an xgrammar JSON-schema grammar so
+structured answers always parse. Decoding runs in a worker thread."""
 
 from __future__ import annotations
 
@@ -71,16 +72,14 @@ def finish_reason(text: str, n_out: int, max_new: int, schema_text: str) -> str:
     return "stop"
 
 
-def _stop_criteria():
-    """Ends generate() at the next token once the process is stopping (checked once per step)."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class _ProcessStopping(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            return torch.full((input_ids.shape[0],), stop_requested(), dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([_ProcessStopping()])
+def default_threads() -> int:
+    """Half the cores this process may use (the physical cores of an SMT machine), at least one.
+    The build runs other stages beside the model, and a torch thread that finds its core taken
+    stalls every step: on 2 cores under a load of 3.5, a decode step at batch 32 took 243 ms with
+    one thread, 335 ms with two (OMP_WAIT_POLICY=PASSIVE) and 2166 ms with two spinning (the
+    default policy); on 2 idle cores two threads were 1.2x faster than one. Set
+    PMC_INSTRUCT_TEXT__THREADS to choose."""
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 class EmbeddedBackend:
@@ -99,10 +98,7 @@ class EmbeddedBackend:
         self._grammars: dict[str, Any] = {}
         self._compiler: Any = None
         self._glock = threading.Lock()
-        # Default: every core this process may use. Measured on 2 idle cores, batched decoding ran
-        # at 106 tok/s with 2 threads vs 87 with 1; on a machine shared with other heavy jobs,
-        # oversubscription hurts badly, so set PMC_INSTRUCT_TEXT__THREADS there.
-        self._threads = role.threads or max(1, len(os.sched_getaffinity(0)))
+        self._threads = role.threads or default_threads()
 
     # -- grammar -----------------------------------------------------------------------------
     def _schema_text(self, req: ChatRequest, max_new: int) -> str:
@@ -137,68 +133,61 @@ class EmbeddedBackend:
             return self._grammars[schema_text]
 
     # -- batching ------------------------------------------------------------------------------
-    def _plan(self, lm: LoadedModel, jobs: list[Job]) -> list[tuple[list[Job], list[str], str, int]]:
-        groups: dict[tuple, list[tuple[int, Job, str]]] = {}
+    def _plan(self, lm: LoadedModel, jobs: list[Job]) -> list[tuple[list[Job], list[list[int]], str, int]]:
+        """Batches of jobs sharing schema and sampling, longest prompt first, each under the token
+        budget: a batch's rows all wait for its longest prompt, so similar lengths go together."""
+        groups: dict[tuple, list[tuple[list[int], Job]]] = {}
         for job in jobs:
             req = job.req
             s = req.sampling
             max_new = max(1, min(s.max_tokens, self.role.max_tokens_cap, _MAX_NEW_TOKENS))
             chat = [{"role": m.role, "content": m.text} for m in req.messages]
             prompt = lm.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-            n_tokens = len(lm.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
             key = (self._schema_text(req, max_new), s.temperature, s.top_p, s.seed, max_new)
-            groups.setdefault(key, []).append((n_tokens, job, prompt))
+            groups.setdefault(key, []).append((ids, job))
         plans = []
         for (schema_text, _t, _p, _s, max_new), items in groups.items():
-            items.sort(key=lambda it: it[0])
-            batch: list[tuple[int, Job, str]] = []
+            items.sort(key=lambda it: -len(it[0]))
+            batch: list[tuple[list[int], Job]] = []
             for item in items:
-                longest = max([item[0]] + [b[0] for b in batch])
+                longest = len(batch[0][0]) if batch else len(item[0])
                 if batch and ((len(batch) + 1) * (longest + max_new) > self.role.token_budget
                               or len(batch) >= self.role.max_batch):
-                    plans.append(([b[1] for b in batch], [b[2] for b in batch], schema_text, max_new))
+                    plans.append(([b[1] for b in batch], [b[0] for b in batch], schema_text, max_new))
                     batch = []
                 batch.append(item)
             if batch:
-                plans.append(([b[1] for b in batch], [b[2] for b in batch], schema_text, max_new))
+                plans.append(([b[1] for b in batch], [b[0] for b in batch], schema_text, max_new))
         return plans
 
-    def _generate(self, lm: LoadedModel, jobs: list[Job], prompts: list[str], schema_text: str,
+    def _generate(self, lm: LoadedModel, jobs: list[Job], prompts: list[list[int]], schema_text: str,
                   max_new: int) -> list[Outcome]:
         import torch
 
+        from pipeline.engine.decode import DecodeSpec, decode  # imports torch: only once a model runs
+
         s = jobs[0].req.sampling
         start = time.perf_counter()
-        processors = []
-        if schema_text:
-            import xgrammar as xgr
-
-            processors = [xgr.contrib.hf.LogitsProcessor(self._grammar(lm, schema_text))]
-        enc = lm.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": lm.tokenizer.pad_token_id,
-                                  "eos_token_id": lm.stop_ids, "logits_processor": processors,
-                                  "stopping_criteria": _stop_criteria()}
-        if s.temperature > 0:
-            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        spec = DecodeSpec(max_new=max_new, stop_ids=lm.stop_ids, pad_id=lm.tokenizer.pad_token_id,
+                          temperature=s.temperature, top_p=s.top_p,
+                          grammar=self._grammar(lm, schema_text) if schema_text else None)
         with lm.lock, torch.inference_mode():
             torch.set_num_threads(self._threads)
             if s.seed is not None:
                 torch.manual_seed(s.seed)
-            out = lm.model.generate(**enc, **kwargs)
-        if stop_requested():  # generate was cut short: these answers are incomplete, keep none
-            raise ShuttingDown(f"embedded generation of {len(jobs)} answer(s) abandoned: the process is stopping")
-        new = out[:, enc["input_ids"].shape[1]:]
+            try:
+                answers = decode(lm.model, prompts, spec, should_stop=stop_requested)
+            except InterruptedError:  # cut short: these answers are incomplete, keep none
+                raise ShuttingDown(f"embedded generation of {len(jobs)} answer(s) abandoned: "
+                                   "the process is stopping") from None
         elapsed = time.perf_counter() - start
-        stops = set(lm.stop_ids)
         outcomes = []
-        for i, job in enumerate(jobs):
-            row = new[i].tolist()
-            n_out = next((j for j, t in enumerate(row) if t in stops), len(row))
-            text = lm.tokenizer.decode(row[:n_out], skip_special_tokens=True)
-            o = Outcome(job=job, text=text, tokens_in=int(enc["attention_mask"][i].sum()), tokens_out=n_out,
-                        latency_s=elapsed, attempts=1, finish_reason=finish_reason(text, n_out, max_new, schema_text))
+        for job, prompt, tokens in zip(jobs, prompts, answers):
+            text = lm.tokenizer.decode(tokens, skip_special_tokens=True)
+            n_out = len(tokens)
+            o = Outcome(job=job, text=text, tokens_in=len(prompt), tokens_out=n_out, latency_s=elapsed, attempts=1,
+                        finish_reason=finish_reason(text, n_out, max_new, schema_text))
             if job.req.output_model is not None:
                 o.parsed, why = parse_output(text, job.req.output_model)
                 if o.parsed is None:

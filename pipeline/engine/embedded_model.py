@@ -74,6 +74,10 @@ def load_model(key: str) -> LoadedModel:
             return _CACHE[key]
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # OpenMP threads that wait for work sleep rather than spin: a spinning thread on a busy
+        # machine takes the core its partner needs (pipeline.engine.embedded_backend.default_threads).
+        # Read when torch first loads its OpenMP runtime, so it only acts if torch is not loaded yet.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging

@@ -1,10 +1,10 @@
 """Several base URLs behind one role: pick the healthy one with the fewest calls in flight, and keep a
 failed one out of rotation for a cooldown (doubling while it keeps failing).
 
-Each endpoint gets one `openai.AsyncOpenAI` per event loop (connections belong to the loop that opened
-them). By default its HTTP transport is aiohttp, the SDK's documented faster option (`openai[aiohttp]`):
-at 64 calls in flight it needs about a third less client CPU per call than the SDK's httpx2 default
-(bench/engine.py prints the ratio)."""
+Each endpoint gets one HTTP client (a pipeline.engine.posters.Poster) per event loop: connections
+belong to the loop that opened them. By default it is an aiohttp session; `http_transport="httpx"`
+goes through `openai.AsyncOpenAI` on the SDK's httpx2 client instead (bench/engine.py prints the
+client CPU ratio of the two)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-import httpx2
-import openai
 from pydantic import SecretStr
 
+from pipeline.engine.posters import AiohttpPoster, Poster, SdkPoster
 from pipeline.engine.redact import register_secret
 from pipeline.engine.settings import HttpTransport
-
-# The SDK's telemetry headers (client platform, retry count, read timeout). Inference servers ignore
-# them; leaving them out trims each request's header building by about a fifth. openai.Omit() in
-# default_headers (per client) or in a request's headers (per call) is the SDK's way to drop one.
-_PLATFORM_HEADERS = ("X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
-                     "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async")
-PER_CALL_OMITTED_HEADERS = {"x-stainless-retry-count": openai.Omit(), "x-stainless-read-timeout": openai.Omit()}
 
 
 @dataclass
@@ -42,7 +34,7 @@ class Endpoint:
 @dataclass
 class _LoopClients:
     loop: asyncio.AbstractEventLoop  # held so its id cannot be reused by a new loop while we map it
-    clients: dict[str, openai.AsyncOpenAI] = field(default_factory=dict)
+    clients: dict[str, Poster] = field(default_factory=dict)
     users: int = 0
 
 
@@ -55,8 +47,8 @@ class EndpointPool:
         # Servers such as `vllm serve` accept any key; the client library insists on a non-empty one.
         self._key = api_key.get_secret_value() if api_key else "EMPTY"
         register_secret(api_key.get_secret_value() if api_key else None)
-        self._timeout = httpx2.Timeout(timeout_s, connect=min(10.0, timeout_s))
-        self._limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._timeout_s = timeout_s
+        self._max_connections = max_connections
         self._cooldown = cooldown_s
         self._transport = transport
         self._rr = 0
@@ -64,16 +56,9 @@ class EndpointPool:
         self._loops: dict[int, _LoopClients] = {}
 
     # -- clients ----------------------------------------------------------------------------------
-    def _make_client(self, base_url: str) -> openai.AsyncOpenAI:
-        http_cls = openai.DefaultAioHttpClient if self._transport == "aiohttp" else openai.DefaultAsyncHttpxClient
-        return openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=self._key,
-            max_retries=0,  # tenacity is the single retry layer
-            timeout=self._timeout,
-            default_headers={name: openai.Omit() for name in _PLATFORM_HEADERS},
-            http_client=http_cls(timeout=self._timeout, limits=self._limits, verify=self._ssl),
-        )
+    def _make_client(self, base_url: str) -> Poster:
+        poster = AiohttpPoster if self._transport == "aiohttp" else SdkPoster
+        return poster(base_url, self._key, self._timeout_s, self._max_connections, self._ssl)
 
     def _entry(self) -> _LoopClients:
         loop = asyncio.get_running_loop()
@@ -82,7 +67,7 @@ class EndpointPool:
             entry = self._loops[id(loop)] = _LoopClients(loop)
         return entry
 
-    def client(self, ep: Endpoint) -> openai.AsyncOpenAI:
+    def client(self, ep: Endpoint) -> Poster:
         clients = self._entry().clients
         found = clients.get(ep.base_url)
         if found is None:

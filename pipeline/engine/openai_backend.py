@@ -14,13 +14,12 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
 import openai
 from pydantic import BaseModel, SecretStr
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from pipeline.engine.backend import Job, Outcome
-from pipeline.engine.endpoints import PER_CALL_OMITTED_HEADERS, Endpoint, EndpointPool
+from pipeline.engine.endpoints import Endpoint, EndpointPool
 from pipeline.engine.images import ImageError, image_data_url
 from pipeline.engine.redact import redact
 from pipeline.engine.schema_tools import parse_output, response_format_json, schema_instructions
@@ -127,21 +126,15 @@ class OpenAIBackend:
         return text.encode()
 
     async def _post(self, ep: Endpoint, content: bytes, req: ChatRequest) -> tuple[str, int, int, str | None]:
-        """POST /chat/completions through the SDK's generic `post` (its auth, timeouts and status errors)
-        with a pre-serialised body, reading the reply raw. The typed `chat.completions.create` runs a
-        recursive TypedDict transform over the params and a pydantic parse of the reply: about a fifth
-        of the client CPU per call at 64 in flight, for fields we already build and read ourselves.
-        Raises ValueError on a reply that is not a completion (retried)."""
-        client = self.pool.client(ep)
-        response = await client.post(
-            "/chat/completions", cast_to=httpx2.Response,
-            content=content,
-            # Lets a fake server pick a canned answer per template; ignored by real servers.
-            options={"headers": {"X-PMC-Template": f"{req.template.name}/{req.template.version}",
-                                 **PER_CALL_OMITTED_HEADERS}},
-        )
+        """POST /chat/completions with a pre-serialised body, reading the reply raw (the SDK's typed
+        `chat.completions.create` runs a recursive TypedDict transform over the params and a pydantic
+        parse of the reply, for fields we already build and read ourselves). Raises the SDK's error
+        types on HTTP and transport errors, ValueError on a reply that is not a completion (retried)."""
+        # X-PMC-Template lets a fake server pick a canned answer per template; real servers ignore it.
+        raw = await self.pool.client(ep).post(
+            "/chat/completions", content, {"X-PMC-Template": f"{req.template.name}/{req.template.version}"})
         try:
-            data = json.loads(response.content)
+            data = json.loads(raw)
             choice = data["choices"][0]
             text = choice["message"]["content"] or ""
             usage = data.get("usage") or {}
@@ -149,7 +142,7 @@ class OpenAIBackend:
             return (text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
                     str(finish) if finish else None)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ValueError(f"reply is not a chat completion: {response.text[:200]!r}") from exc
+            raise ValueError(f"reply is not a chat completion: {raw[:200].decode(errors='replace')!r}") from exc
 
     async def _create(self, ep: Endpoint, messages: list[dict[str, Any]], req: ChatRequest) -> tuple[str, int, int, str | None]:
         s = req.sampling

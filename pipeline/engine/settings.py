@@ -45,7 +45,7 @@ class ModelRole(BaseModel):
     # embedded only
     token_budget: int = Field(12288, ge=256, description="batch_size * (prompt + new tokens) bound")
     max_batch: int = Field(32, ge=1)
-    threads: int | None = Field(None, description="torch threads; default: all cores this process may use")
+    threads: int | None = Field(None, description="torch threads; default: half the cores this process may use")
 
     @field_validator("base_urls", mode="before")
     @classmethod
