@@ -6,8 +6,8 @@ Library entry point: `run_ingest(input_dir, out_dir, config) -> IngestResult` (n
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +36,9 @@ from schemas.reject import RejectReason
 __all__ = ["IngestConfig", "IngestResult", "InputFolderError", "run_ingest"]
 
 Progress = Callable[[int, int, str], None]  # (files done, files to do, current file)
+
+
+PROCESS_MIN_FILES = 32  # fewer files parse on threads: starting worker processes costs seconds
 
 
 class IngestResult(BaseModel):
@@ -97,6 +100,15 @@ def _parse_or_reject(f: InputFile, sha: str, err: IngestError | None, input_dir:
     except Exception as exc:  # noqa: BLE001 - an unforeseen failure on one file must not stop the run
         return sha, ParsedFile(rejects=[reject(f.rel, RejectReason.INPUT_INVALID,
                                                f"{f.rel}: unexpected {type(exc).__name__}: {exc}")])
+
+
+def _parse_item(item: tuple[InputFile, str, tuple[str, str] | None], *, input_dir: Path, config: IngestConfig,
+                out_dir: Path) -> tuple[str, ParsedFile, float]:
+    """_parse_or_reject for ordered_map (picklable for worker processes), with its CPU seconds."""
+    f, sha, err = item
+    cpu0 = time.thread_time()
+    sha, parsed = _parse_or_reject(f, sha, None if err is None else IngestError(*err), input_dir, config, out_dir)
+    return sha, parsed, time.thread_time() - cpu0
 
 
 def _read(f: InputFile, config: IngestConfig) -> bytes:
@@ -222,19 +234,13 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
         if on_shard:
             on_shard(Path(path).name)
 
-    def parse(item: tuple[InputFile, None, str, IngestError | None]) -> tuple[str, ParsedFile]:
-        cpu0 = time.thread_time()
-        try:
-            return _parse_or_reject(item[0], item[2], item[3], input_dir, config, out_dir)
-        finally:
-            if config.workers > 1:  # on worker threads: the caller's own thread time does not see it
-                with cpu_lock:
-                    result.worker_cpu_seconds += time.thread_time() - cpu0
-
-    cpu_lock = threading.Lock()
-
-    for n, ((f, _, _, _), (sha, parsed)) in enumerate(zip(todo, ordered_map(parse, todo, config.workers),
-                                                          strict=True)):
+    processes = config.workers > 1 and config.worker_processes and len(todo) >= PROCESS_MIN_FILES
+    parse = functools.partial(_parse_item, input_dir=input_dir, config=config, out_dir=out_dir)
+    items = [(f, sha, None if err is None else (err.reason, err.detail)) for f, _, sha, err in todo]
+    for n, ((f, _, _, _), (sha, parsed, cpu)) in enumerate(zip(todo, ordered_map(parse, items, config.workers, processes),
+                                                              strict=True)):
+        if config.workers > 1:  # off this thread: the caller's own CPU time does not include it
+            result.worker_cpu_seconds += cpu
         if progress:
             progress(n, len(todo), f.rel)
         if stop_requested():  # Ctrl-C or SIGTERM: what is written is kept, the rest waits for a rerun

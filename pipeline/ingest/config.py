@@ -25,6 +25,7 @@ class IngestConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="process at most this many new or changed input files")
     workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
                          description="files parsed side by side (panel OCR and image decoding release the GIL); 1: inline")
+    worker_processes: bool = Field(True, description="parse in worker processes when there are many files (the build's stages keep this process's core)")
     detect_panels: bool = Field(True, description="run compound-figure separation on images without supplied boxes")
     subfigure_csv: Path | None = Field(None, description="M3LLM sub-figure CSV (filename,prob); default: auto-discovered next to each JSON")
     image_root: Path | None = Field(None, description="M3LLM: folder holding compound/group_<N>/ (or mm_image_files/); default: the JSON's folder")

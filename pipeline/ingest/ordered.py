@@ -1,16 +1,21 @@
-"""`ordered_map`: map a function over items on a few threads, yielding results in input order.
+"""`ordered_map`: map a function over items on a few threads or processes, yielding results in
+input order.
 
-Ingest parses files one after another into shards, but most of a file's time is image decoding,
-panel-letter OCR (onnxruntime) and numpy work, which release the GIL: parsing the next few files on
-other threads while the current one is written uses every core. At most `workers * AHEAD` results
-wait at a time, so memory holds a few parsed files, not the corpus.
+Ingest parses files one after another into shards. Parsing the next few files elsewhere while the
+current one is written uses every core: on threads for a few files (image decoding and panel-letter
+OCR release the GIL), in worker processes for a corpus, because the Python parts of parsing would
+otherwise share one core with the build's stages running in the same process. At most
+`workers * AHEAD` results wait at a time, so memory holds a few parsed files, not the corpus.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -18,14 +23,20 @@ R = TypeVar("R")
 AHEAD = 2  # results started per worker beyond the one being consumed
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """fn(item) for each item, in order. workers <= 1 runs inline (no thread). An exception from fn
-    is raised where its result would have been yielded; when the consumer stops early, work not
-    started is cancelled and running calls finish on their own."""
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, processes: bool = False) -> Iterator[R]:
+    """fn(item) for each item, in order. workers <= 1 runs inline (no thread). With `processes`, fn
+    and the items must pickle; the workers start from a clean forkserver (never a fork of this
+    threaded process) and die with it. An exception from fn is raised where its result would have
+    been yielded; when the consumer stops early, work not started is cancelled and running calls
+    finish on their own."""
     if workers <= 1:
         yield from map(fn, items)
         return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-parse")
+    if processes:
+        pool: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=_die_with_parent)
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-parse")
     pending: deque[Future[R]] = deque()
     source = iter(items)
     try:
@@ -37,3 +48,13 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _die_with_parent() -> None:
+    """In a worker process: SIGTERM when its parent (the forkserver, which exits with the build)
+    dies, so a killed build leaves no parser behind (Linux; elsewhere the pool's own EOF handling)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle; it stops the pool
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

@@ -42,10 +42,17 @@ def test_an_error_surfaces_at_its_item_and_an_early_stop_cancels_the_rest():
     assert len(started) < 20  # bounded look-ahead: the rest was never started
 
 
-def test_parallel_ingest_writes_the_same_shards(demo_data: Path, tmp_path: Path):
-    tables = {}
-    for workers in (1, 3):
-        out = tmp_path / f"w{workers}"
-        run_ingest(demo_data / "demo", out, IngestConfig(workers=workers, shard_size=3))
-        tables[workers] = {p.name: pq.read_table(p).to_pylist() for p in sorted((out / "figures").glob("*.parquet"))}
-    assert tables[1] == tables[3] and len(tables[1]) > 1
+def test_parallel_ingest_writes_the_same_shards(demo_data: Path, tmp_path: Path, monkeypatch):
+    """Inline, on threads and in worker processes (a corpus of >= PROCESS_MIN_FILES files; lowered
+    here so the demo's four articles take that path): the same rows, shards and CPU accounting."""
+    import pipeline.ingest as ingest
+
+    tables, results = {}, {}
+    for mode, workers, min_files in (("inline", 1, 32), ("threads", 3, 32), ("processes", 2, 1)):
+        monkeypatch.setattr(ingest, "PROCESS_MIN_FILES", min_files)
+        out = tmp_path / mode
+        results[mode] = run_ingest(demo_data / "demo", out, IngestConfig(workers=workers, shard_size=3))
+        tables[mode] = {p.name: pq.read_table(p).to_pylist() for p in sorted((out / "figures").glob("*.parquet"))}
+    assert tables["inline"] == tables["threads"] == tables["processes"] and len(tables["inline"]) > 1
+    assert results["inline"].worker_cpu_seconds == 0
+    assert results["processes"].worker_cpu_seconds > 0 and results["threads"].worker_cpu_seconds > 0
