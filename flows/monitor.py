@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import signal
@@ -40,8 +41,13 @@ class RunMonitor(threading.Thread):
         self.tracker, self.run_id, self.log, self.supervised = tracker, run_id, logger, supervised
         self._done = threading.Event()
         self._artifact_id = None
+        # the flow run's context (made in the flow): the progress artifact belongs to the run
+        self._context = contextvars.copy_context()
 
     def run(self) -> None:
+        self._context.run(self._watch)
+
+    def _watch(self) -> None:
         client = None
         if self.run_id is not None and not self.supervised:
             with contextlib.suppress(Exception):

@@ -1,8 +1,10 @@
 """Pure panel geometry: where one box sits relative to another, and InternVL's box notation.
 
-Relations compare box centres in coordinates normalised by the image size, so they do not change
-when the image is rescaled. Two centres closer than `tol` (a fraction of the image width for the
-horizontal axis, of the height for the vertical one) count as the same column / the same row.
+Relations compare boxes in coordinates normalised by the image size, so they do not change when the
+image is rescaled. On each axis two boxes count as the same row (or column) when their centres are
+closer than `tol` (a fraction of the image height, or width), or when their extents overlap by at
+least half of the shorter one: a full-height panel beside two stacked ones is neither above nor
+below either of them, whatever its centre says. Otherwise the centres decide the side.
 """
 
 from __future__ import annotations
@@ -87,15 +89,21 @@ def relation(a: Box, b: Box, tol: float = 0.05) -> Relation:
         raise ValueError("tolerance must be >= 0")
     (ax, ay), (bx, by) = centre(a), centre(b)
     dx, dy = ax - bx, ay - by
-    if abs(dx) <= tol:
+    if abs(dx) <= tol or side_by_side(a.x0, a.x1, b.x0, b.x1):
         h = Horizontal.SAME_COLUMN
     else:
         h = Horizontal.LEFT_OF if dx < 0 else Horizontal.RIGHT_OF
-    if abs(dy) <= tol:
+    if abs(dy) <= tol or side_by_side(a.y0, a.y1, b.y0, b.y1):
         v = Vertical.SAME_ROW
     else:
         v = Vertical.ABOVE if dy < 0 else Vertical.BELOW
     return Relation(h, v)
+
+
+def side_by_side(a0: float, a1: float, b0: float, b1: float) -> bool:
+    """The two extents on one axis overlap by at least half of the shorter one."""
+    shorter = min(a1 - a0, b1 - b0)
+    return shorter > 0 and min(a1, b1) - max(a0, b0) >= 0.5 * shorter
 
 
 def relation_px(a: Box, b: Box, width: float, height: float, tol: float = 0.05) -> Relation:

@@ -4,11 +4,12 @@ the small models we have seen the rest of the time (prompt echoes, generic quest
 max_tokens, answers that invent facts, the same QA asked by two tasks). Which answer a request gets
 depends only on its key, so the build is reproducible.
 
-    python bench/gate_labels/make_rows.py OUT [--embedded EMBEDDED_OUT ...]
+    python bench/gate_labels/make_rows.py OUT [--embedded EMBEDDED_OUT ...] [--no-fake]
 
 writes OUT/candidates.jsonl: one record per QA row that reached de-leakage (the rows the gates see),
 with the support text the grounding gate reads. An existing embedded build (`pmc-instruct build
---input data --out X`) can be added with --embedded; its rows are read, not rebuilt. The labels in
+--input data/demo --out X`, the embedded backend being the default) can be added with --embedded;
+its rows are read, not rebuilt; --no-fake skips the fake-endpoint build. The labels in
 rows.jsonl were written by reading these records one by one; this script never writes labels.
 """
 
@@ -80,15 +81,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
     parser.add_argument("--embedded", type=Path, action="append", default=[])
+    parser.add_argument("--no-fake", action="store_true", help="only the --embedded builds' rows")
     args = parser.parse_args()
-    inputs = args.out / "input"
-    if not inputs.exists():
-        shutil.copytree(ROOT / "data" / "demo", inputs / "demo")
-        shared = Path(os.environ.get("PMC_INSTRUCT_SHARED_DATA", "/work/shared/data"))
-        if (shared / "jats").is_dir():
-            shutil.copytree(shared / "jats", inputs / "jats")
-    fake_build(args.out / "fake", inputs)
-    records = candidates(args.out / "fake", "deleaked", "fake-endpoint")
+    records = []
+    if not args.no_fake:
+        inputs = args.out / "input"
+        if not inputs.exists():
+            shutil.copytree(ROOT / "data" / "demo", inputs / "demo")
+            shared = Path(os.environ.get("PMC_INSTRUCT_SHARED_DATA", "/work/shared/data"))
+            if (shared / "jats").is_dir():
+                shutil.copytree(shared / "jats", inputs / "jats")
+        fake_build(args.out / "fake", inputs)
+        records = candidates(args.out / "fake", "deleaked", "fake-endpoint")
+    args.out.mkdir(parents=True, exist_ok=True)
     for emb in args.embedded:
         records += candidates(emb, "deleaked", "embedded-smollm2", tag="emb-")
     with open(args.out / "candidates.jsonl", "w") as fh:

@@ -2,7 +2,11 @@
 
 For every QA row the leakage of its context is scored (pipeline.deleak.leakage). Rows under the
 threshold, and rows without context, pass through with leakage_after = leakage_before and no model
-call. For the others a model rewrites the context; the kept context is the least leaking of
+call. So do rows without images (text_qa): de-leakage exists to make a model look at the image for
+what the text no longer says; a row with no image is answered from its context alone, so taking
+the answer out of that context would only make the row unanswerable. They keep their context and
+carry deleak_provenance method=rule, template_name "deleak.text_only" to say why they were not
+rewritten. For the others a model rewrites the context; the kept context is the least leaking of
   - the rewrite (when the call succeeded and it kept at least `min_rewrite_words` words),
   - a deterministic redaction of the original (pipeline.deleak.redact), used when the rewrite does
     not lower the score or the call failed,
@@ -11,7 +15,8 @@ A redaction that leaves masks rather than text ("[...] [...] in [...]") is repla
 at all: keeping the original would leak the answer into training and eval, and a row with images
 is still answerable without it (gate.context drops a text-only row with no context left).
 `deleak_provenance` says which: the model's provenance, or method=rule with template_name
-"deleak.redact"; it is None for rows passed through or kept unchanged. The conversation is
+"deleak.redact" (or "deleak.text_only" for a row with no image); it is None for rows under the
+threshold or kept unchanged. The conversation is
 re-rendered from the new context; `context_original` keeps the text before.
 """
 
@@ -33,11 +38,12 @@ from schemas.generation import DeleakOutput
 
 TEMPLATE = "deleak_context"
 REDACT_TEMPLATE = "deleak.redact"
+TEXT_ONLY = "deleak.text_only"  # marker: no image, so the context is the row's only source of the answer
 SCORER_ID = "all-MiniLM-L6-v2"
 
 
 class DeleakStage(Stage):
-    version = "2"  # 2: a redaction left as masks only becomes no context
+    version = "3"  # 2: a redaction left as masks only becomes no context; 3: rows without images pass through
     row_model = QARow
     output_model = DeleakOutput
     templates = (TEMPLATE,)
@@ -73,7 +79,7 @@ class DeleakStage(Stage):
         sampling = self.config.sampling()
         for row, leak in zip(rows, scores, strict=True):
             request = None
-            if row.context.strip() and leak.score >= self.config.threshold:
+            if row.image_paths and row.context.strip() and leak.score >= self.config.threshold:
                 request = tpl.request(
                     row.qa_id, sampling=sampling, context=row.context, question=row.question, answer=row.answer
                 )
@@ -110,7 +116,9 @@ class DeleakStage(Stage):
     def finish(self, item: WorkItem, result: ChatResult | None) -> list[QARow] | Reject:
         row, before = item.context
         if item.request is None:
-            return [self._final(row, row.context, before, before, None)]
+            text_only = not row.image_paths and row.context.strip() and before >= self.config.threshold
+            marker = rule_provenance(TEXT_ONLY, self.version) if text_only else None
+            return [self._final(row, row.context, before, before, marker)]
         known = item.prepared
         candidates: list[tuple[float, str, Provenance | None]] = [(before, row.context, None)]
         rewrite = self._rewrite(result)

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from pipeline.echo import EchoBank
 from pipeline.gates.base import Flag, RowGate
-from schemas import QARow, RejectReason
+from schemas import Method, QARow, RejectReason
 
 
 MEASURED = re.compile(r"\b\d+ ?x ?\d+ pixels\b|\baspect ratio \d|\bedge density\b|\btext[- ]likeness\b", re.I)
@@ -24,7 +24,8 @@ class EchoGate(RowGate):
 
     def check(self, row: QARow) -> Flag | None:
         fields = [("question", row.question), ("answer", row.answer)]
-        if row.context != row.context_original or row.deleak_provenance is not None:
+        rewritten = row.deleak_provenance is not None and row.deleak_provenance.method is not Method.RULE
+        if row.context != row.context_original or rewritten:
             fields.append(("context", row.context))  # a model rewrote it; a copied caption cannot echo
         for name, text in fields:
             echo = self.bank.echoes(text)

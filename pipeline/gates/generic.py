@@ -9,7 +9,9 @@ Dropped when the question
     600x310 pixels, landscape?", "... about grayscale image?": measured facts used as a topic);
   - is cut off: it ends on a word that cannot end a question ("... mRNA in the?", "... and?");
   - has no word of its own beyond the generic vocabulary of figure questions ("What does the
-    figure show about the panels?"), once markup and panel/image names are removed;
+    figure show about the panels?", "What is the image's purpose?", "What was the study's
+    purpose?": a figure shows results, not why the study was done), once markup, panel/image names
+    and possessive 's are removed;
   - or its answer only restates it (every content word of the answer is already in the question:
     "What does the figure show about Simulated radiographs?" - "Simulated radiographs.").
 "What does this image show?" with a specific answer is a fair captioning question and is kept.
@@ -47,8 +49,10 @@ GENERIC = frozenset(
     illustrates represent represents represented see seen visible main key important describe described
     description type kind thing things part parts one ones displayed display displays presented present
     presents contain contains contained purpose look looks like overall information result results
-    data given following above below panels images figures reported report""".split()
+    data given following above below panels images figures reported report study studies paper article
+    research work authors""".split()
 )
+POSSESSIVE = re.compile(r"['’]s\b", re.I)
 
 
 class GenericQuestionGate(RowGate):
@@ -69,7 +73,7 @@ class GenericQuestionGate(RowGate):
         words = re.findall(r"[a-z]+", q.lower())
         if words and words[-1] in DANGLING:
             return Flag(RejectReason.QUESTION_GENERIC, f"the question is cut off: it ends {' '.join(words[-3:])!r}")
-        own = content_words(NAMES.sub(" ", q)) - GENERIC
+        own = content_words(POSSESSIVE.sub("", NAMES.sub(" ", q))) - GENERIC
         if not own and not CAPTIONING.match(q.strip()):
             return Flag(RejectReason.QUESTION_GENERIC, f"the question has no specific content: {q[:80]!r}")
         answer = content_words(row.answer)

@@ -6,8 +6,10 @@ shows are what those describe. A row without images shows only its context, so t
 its whole support: a text-only row whose answer de-leakage removed from the context (or whose
 context never held it) cannot be answered by a reader and is dropped.
 An answer is grounded when at least `min_share` of its content words (stop words dropped, a crude
-suffix stem so "tumours" meets "tumour") occur in that support. Answers the code computed (MCQ
-letters, geometry relations, rule phrasing) and answers with no content word are not judged.
+suffix stem so "tumours" meets "tumour") occur in that support, and every number it states (1.5,
+12.5, 10; panel and image names aside) occurs in that support or in the question: a number is the
+one word a reader cannot take on trust, and small models invent them ("uptake is 1.5%"). Answers
+the code computed (MCQ letters, geometry relations, rule phrasing) are not judged.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from pipeline.gates.base import Flag, RowGate
 from schemas import Method, QARow, RejectReason
 
 SUFFIX = re.compile(r"(ies|es|s|ed|ing|ly)$")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+NAMED = re.compile(r"\b(panel|image|figure|fig|table|circle|chromosome)s?[-\s.]*\d+[a-z]?\b", re.I)
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text states, panel/image/figure names aside; "4,627,366" and "4627366" meet."""
+    return {n.replace(",", "").rstrip(".") for n in NUMBER.findall(NAMED.sub(" ", text))}
 
 
 def stem(word: str) -> str:
@@ -41,10 +50,15 @@ class GroundedGate(RowGate):
     def check(self, row: QARow) -> Flag | None:
         if row.answer_letter or row.relation is not None or row.provenance.method in (Method.RULE, Method.GEOMETRY):
             return None
-        answer = stems(row.answer)
+        figure = self.support.get(row.figure_id, "") if row.image_paths else ""
+        invented = numbers(row.answer) - numbers(f"{row.context}\n{figure}\n{row.question}")
+        if invented:
+            return Flag(RejectReason.ANSWER_UNGROUNDED,
+                        f"the answer states {', '.join(sorted(invented)[:4])}, a number found nowhere in the row's "
+                        "context, caption, knowledge, perception or question")
+        answer = stems(NAMED.sub(" ", row.answer))  # "Image-2" points at what is shown; it is no claim
         if not answer:
             return None
-        figure = self.support.get(row.figure_id, "") if row.image_paths else ""
         shown = stems(f"{row.context}\n{figure}")
         found = answer & shown
         share = len(found) / len(answer)

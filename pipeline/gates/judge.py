@@ -43,7 +43,8 @@ class JudgeGate(Gate):
         return not (row.answer_letter or row.relation is not None
                     or row.provenance.method in (Method.RULE, Method.GEOMETRY))
 
-    def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
+    def verdicts(self, rows: list[QARow]) -> dict[str, RowJudgeOutput]:
+        """qa_id -> the judge's verdict, for the judged rows whose verdict came back."""
         tpl = load_template(TEMPLATE)
         sampling = Sampling(temperature=0.0, max_tokens=self.config.max_tokens)
         requests = [
@@ -52,7 +53,14 @@ class JudgeGate(Gate):
                         support=self.support.get(row.figure_id, "")[: self.config.support_chars] if row.image_paths else "")
             for row in rows if self.judged(row)
         ]
-        verdicts = {r.key: r.parsed for r in self.engine.run(requests) if r.ok and isinstance(r.parsed, RowJudgeOutput)}
+        return {r.key: r.parsed for r in self.engine.run(requests) if r.ok and isinstance(r.parsed, RowJudgeOutput)}
+
+    def low(self, verdict: RowJudgeOutput) -> bool:
+        """The verdict drops its row."""
+        return min(verdict.faithfulness, verdict.answerability) < self.config.threshold
+
+    def apply(self, rows: list[QARow]) -> tuple[list[QARow], list[Reject]]:
+        verdicts = self.verdicts(rows)
         kept, rejects = [], []
         for row in rows:
             verdict = verdicts.get(row.qa_id)
@@ -61,7 +69,7 @@ class JudgeGate(Gate):
             elif verdict is None:
                 self.unjudged += 1
                 kept.append(row)
-            elif min(verdict.faithfulness, verdict.answerability) < self.config.threshold:
+            elif self.low(verdict):
                 rejects.append(self.reject(row, RejectReason.JUDGE_LOW,
                                            f"judge scored faithfulness {verdict.faithfulness}, answerability "
                                            f"{verdict.answerability} (< {self.config.threshold}): {verdict.reason}"))

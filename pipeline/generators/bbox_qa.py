@@ -54,6 +54,7 @@ class BBoxSettings(TaskSettings):
 class BBoxQA(Generator):
     task = "bbox_qa"
     prompt = "bbox_qa"
+    version = "2"  # 2: panels whose extents overlap by half the shorter one are beside, not above/below
     output_model = QuestionOutput
     settings_model = BBoxSettings
     settings: BBoxSettings

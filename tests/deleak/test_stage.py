@@ -1,4 +1,5 @@
-"""The de-leak stage's plan/finish: pass-through, accepted rewrites, redaction fallback."""
+"""The de-leak stage's plan/finish: pass-through, accepted rewrites, redaction fallback, and rows
+without images (text_qa), which keep their context: it is all a reader has to answer from."""
 
 from __future__ import annotations
 
@@ -13,57 +14,67 @@ from schemas import Figure, Method, QARow, SourceFormat
 
 LEAKY = "Mice were treated for four weeks. Tumour volume fell by half in the treated group."
 ANSWER = "Tumour volume fell by half."
+IMAGE = ["/images/f.png"]  # de-leakage is for rows with an image to look at
 
 
 @pytest.fixture()
 def shard(tmp_path: Path) -> Path:
     figures = [
         Figure(figure_id=f"A{i}/f", article_id=f"A{i}", caption="c", source_format=SourceFormat.M3LLM, source_path="x")
-        for i in range(5)
+        for i in range(6)
     ]
     rows = [
-        make_qa("text_qa/A0/f/0", answer=ANSWER, context=LEAKY),
-        make_qa("text_qa/A1/f/0", answer=ANSWER, context=LEAKY),
-        make_qa("text_qa/A2/f/0", answer=ANSWER, context=LEAKY),
-        make_qa("text_qa/A3/f/0", answer=ANSWER, context="Animals were housed in standard cages."),
-        make_qa("text_qa/A4/f/0", answer=ANSWER, context=""),
+        make_qa("compound_qa/A0/f/0", answer=ANSWER, context=LEAKY, image_paths=IMAGE),
+        make_qa("compound_qa/A1/f/0", answer=ANSWER, context=LEAKY, image_paths=IMAGE),
+        make_qa("compound_qa/A2/f/0", answer=ANSWER, context=LEAKY, image_paths=IMAGE),
+        make_qa("compound_qa/A3/f/0", answer=ANSWER, context="Animals were housed in standard cages.", image_paths=IMAGE),
+        make_qa("compound_qa/A4/f/0", answer=ANSWER, context="", image_paths=IMAGE),
+        make_qa("compound_qa/A5/f/0", answer=ANSWER, context=LEAKY),  # no image: nothing else to answer from
     ]
     write_rows(tmp_path / "figures" / "part-00000.parquet", figures, Figure)
-    write_rows(tmp_path / "qa" / "text_qa" / "part-00000.parquet", rows, QARow)
+    write_rows(tmp_path / "qa" / "compound_qa" / "part-00000.parquet", rows, QARow)
     return tmp_path
 
 
 def test_deleak_stage(shard: Path, scorer: LeakageScorer) -> None:
-    stage = DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=scorer)
-    assert stage.name == "deleak.text_qa" and stage.output_table == "deleaked/text_qa"
-    assert stage.input_tables == ("figures", "qa/text_qa")
+    stage = DeleakStage("compound_qa", DeleakConfig(threshold=0.4), scorer=scorer)
+    assert stage.name == "deleak.compound_qa" and stage.output_table == "deleaked/compound_qa"
+    assert stage.input_tables == ("figures", "qa/compound_qa")
     answers = {
-        "text_qa/A0/f/0": lambda r: hand_result(r, context="Mice were treated for four weeks and then measured."),
-        "text_qa/A1/f/0": lambda r: hand_result(r, context=LEAKY),  # the "rewrite" still leaks
-        "text_qa/A2/f/0": error_result,
+        "compound_qa/A0/f/0": lambda r: hand_result(r, context="Mice were treated for four weeks and then measured."),
+        "compound_qa/A1/f/0": lambda r: hand_result(r, context=LEAKY),  # the "rewrite" still leaks
+        "compound_qa/A2/f/0": error_result,
     }
     rows, rejects, items = run_by_hand(stage, shard, lambda r: answers[r.key](r))
-    assert not rejects and len(rows) == 5
-    assert [i.request is not None for i in items] == [True, True, True, False, False]
+    assert not rejects and len(rows) == 6
+    assert [i.request is not None for i in items] == [True, True, True, False, False, False]
     by_id = {r.qa_id: r for r in rows}
 
-    rewritten = by_id["text_qa/A0/f/0"]
+    rewritten = by_id["compound_qa/A0/f/0"]
     assert rewritten.context == "Mice were treated for four weeks and then measured."
     assert rewritten.context_original == LEAKY
     assert rewritten.leakage_after < rewritten.leakage_before
     assert rewritten.deleak_provenance.method is Method.TEXT_MODEL
     assert f"Context: {rewritten.context}" in rewritten.conversation[0].value and "fell" not in rewritten.conversation[0].value
 
-    for qa_id in ("text_qa/A1/f/0", "text_qa/A2/f/0"):  # still leaking / failed call: redaction
+    for qa_id in ("compound_qa/A1/f/0", "compound_qa/A2/f/0"):  # still leaking / failed call: redaction
         row = by_id[qa_id]
         assert row.deleak_provenance.template_name == "deleak.redact"
         assert row.context == "Mice were treated for four weeks."
         assert row.leakage_after < row.leakage_before
 
-    for qa_id in ("text_qa/A3/f/0", "text_qa/A4/f/0"):  # under the threshold: untouched
+    for qa_id in ("compound_qa/A3/f/0", "compound_qa/A4/f/0"):  # under the threshold: untouched
         row = by_id[qa_id]
         assert row.leakage_after == row.leakage_before < 0.4 and row.deleak_provenance is None
         assert row.context == row.context_original
+
+    # no image: the leaking context is the row's only source of its answer, so it stays, marked
+    text_only = by_id["compound_qa/A5/f/0"]
+    assert text_only.context == text_only.context_original == LEAKY
+    assert text_only.leakage_after == text_only.leakage_before >= 0.4
+    assert text_only.deleak_provenance.method is Method.RULE
+    assert text_only.deleak_provenance.template_name == "deleak.text_only"
+    assert f"Context: {LEAKY}" in text_only.conversation[0].value
 
 
 def test_settings_change_the_config_hash(scorer: LeakageScorer) -> None:
@@ -81,10 +92,10 @@ def test_batched_scoring_gives_the_per_row_outcome(tmp_path: Path, scorer: Leaka
     n = 24
     figures = [Figure(figure_id=f"A{i}/f", article_id=f"A{i}", caption="c", source_format=SourceFormat.M3LLM,
                       source_path="x") for i in range(n)]
-    rows = [make_qa(f"text_qa/A{i}/f/0", answer=ANSWER, context=f"Group {i} was followed for {i + 2} weeks. " + LEAKY)
-            for i in range(n)]
+    rows = [make_qa(f"single_panel_qa/A{i}/f/0", answer=ANSWER, image_paths=IMAGE,
+                    context=f"Group {i} was followed for {i + 2} weeks. " + LEAKY) for i in range(n)]
     write_rows(tmp_path / "figures" / "part-00000.parquet", figures, Figure)
-    write_rows(tmp_path / "qa" / "text_qa" / "part-00000.parquet", rows, QARow)
+    write_rows(tmp_path / "qa" / "single_panel_qa" / "part-00000.parquet", rows, QARow)
     replies = [  # a clean rewrite, a rewrite that still leaks, a failed call, a too-short rewrite
         lambda r, i: hand_result(r, context=f"Cohort {i} was treated for several weeks and then measured."),
         lambda r, i: hand_result(r, context=LEAKY),
@@ -102,10 +113,10 @@ def test_batched_scoring_gives_the_per_row_outcome(tmp_path: Path, scorer: Leaka
         calls.append(list(texts))
         return scorer.embedder(texts)
 
-    alone, _, _ = run_by_hand(DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=scorer), tmp_path, answer)
+    alone, _, _ = run_by_hand(DeleakStage("single_panel_qa", DeleakConfig(threshold=0.4), scorer=scorer), tmp_path, answer)
 
     batch_scorer = LeakageScorer(scorer.overlap_weight, scorer.embedding_weight, embedder=counting)
-    stage = DeleakStage("text_qa", DeleakConfig(threshold=0.4), scorer=batch_scorer)
+    stage = DeleakStage("single_panel_qa", DeleakConfig(threshold=0.4), scorer=batch_scorer)
     items = list(stage.plan(ShardInputs(tmp_path, "part-00000.parquet")))
     results = {i.key: answer(i.request) for i in items if i.request is not None}
     calls.clear()

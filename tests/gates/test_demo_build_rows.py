@@ -59,6 +59,8 @@ def test_kept_rows_hold_none_of_the_defects(demo_build: Path) -> None:
     assert {"prompt echo", "generic or broken question", "answer cut at max_tokens"} <= kinds
     final = _rows(demo_build, "final")
     assert final and defects(final) == {}
+    # text-only rows are not de-leaked (they have no image to answer from), so good ones are kept
+    assert any(r.task == "text_qa" and r.context == r.context_original for r in final)
 
 
 def test_keep_rate_is_the_headline(demo_build: Path) -> None:

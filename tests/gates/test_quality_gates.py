@@ -107,6 +107,41 @@ def test_grounded_gate_uses_the_figure_support() -> None:
     assert GroundedGate({}).check(rows[2]) is not None  # an image row without support: nothing grounds it
 
 
+def test_grounded_gate_checks_the_numbers_an_answer_states() -> None:
+    """A number the row never showed is invented, even when the words around it are all supported."""
+    context = "Tracer uptake in synthetic spheroids. (C) Uptake over 48 hours for two dose levels."
+    support = {"g": "Circular maps of the large and small chromosomes. The genome has 4,627,366 base pairs (Figure 1)."}
+    rows = [
+        make_qa("text_qa/f/0", question="What is the average uptake of the tracer within 48 hours?",
+                answer="The average uptake of the tracer within 48 hours is 1.5%.", context=context),
+        make_qa("text_qa/f/1", question="How long was tracer uptake followed?",
+                answer="Uptake was followed over 48 hours.", context=context),
+        make_qa("compound_qa/g/0", question="How large is the genome?", answer="4627366 base pairs in large and small chromosomes.",
+                image_paths=["x.png"]),
+        make_qa("compound_qa/g/1", question="How large is the genome?", answer="About 12.5 million base pairs.",
+                image_paths=["x.png"]),
+        make_qa("multi_panel_qa/g/0", question="How do the maps differ?",
+                answer="Image-1 shows the large chromosome and Image-2 the small one.", image_paths=["a.png", "b.png"]),
+    ]
+    found = verdicts(GroundedGate(support), rows)
+    assert found == {"text_qa/f/0": RejectReason.ANSWER_UNGROUNDED, "text_qa/f/1": None, "compound_qa/g/0": None,
+                     "compound_qa/g/1": RejectReason.ANSWER_UNGROUNDED, "multi_panel_qa/g/0": None}
+    assert "1.5" in GroundedGate(support).check(rows[0]).detail
+
+
+def test_generic_gate_reads_past_possessives() -> None:
+    """"image's" is the image: a question about the image's or the study's purpose names nothing shown."""
+    rows = [
+        make_qa("single_panel_qa/f/0", question="What is the image's purpose?", image_paths=["x.png"]),
+        make_qa("single_panel_qa/f/1", question="What was the study's purpose?", image_paths=["x.png"]),
+        make_qa("single_panel_qa/f/2", question="What does the study's knockout liver section show?",
+                image_paths=["x.png"], answer="Denser nuclei after treatment."),
+    ]
+    assert verdicts(GenericQuestionGate(), rows) == {
+        "single_panel_qa/f/0": RejectReason.QUESTION_GENERIC, "single_panel_qa/f/1": RejectReason.QUESTION_GENERIC,
+        "single_panel_qa/f/2": None}
+
+
 def test_dedup_drops_the_same_qa_across_tasks_of_one_figure() -> None:
     q, a = "What does the heat map show about CTSZ?", "CTSZ is higher in most tumours than in normal tissue."
     rows = [

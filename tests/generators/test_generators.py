@@ -150,6 +150,54 @@ def test_single_panel_qa_uses_crops(upstream: Path) -> None:
     assert len({r.panel_labels[0] for r in four}) == 2
 
 
+def test_single_panel_qa_uses_the_whole_image_of_a_single_panel_figure(tmp_path: Path, compound_figures: Path) -> None:
+    """Stage 3 writes no crop for a figure that is one whole-image panel (it would be the whole
+    image again): its one panel is then the figure image, described by the figure-level row."""
+    import shutil
+
+    from qa_upstream import build_upstream
+
+    from pipeline.io.parquet import write_rows
+    from schemas import PerceptionRow, PerceptionScope
+
+    images = tmp_path / "in"
+    images.mkdir()
+    for path in sorted(compound_figures.glob("*.png"))[:2]:
+        shutil.copy(path, images)
+    out = tmp_path / "out"
+    figures = build_upstream(out, images, layouts={0: (1, 1), 1: (1, 2)}, lettered=False)
+    table = out / "perception" / "part-00000.parquet"
+    single = figures[0]
+    kept = [r for r in read_rows(table, PerceptionRow)
+            if not (r.figure_id == single.figure_id and r.scope is PerceptionScope.PANEL)]  # as stage 3 writes it
+    write_rows(table, kept, PerceptionRow)
+
+    stage = get_generator("single_panel_qa", GenerationConfig(per_figure={"single_panel_qa": 2}))
+    prompts: list[str] = []
+
+    def answer(request):
+        prompts.append(request.messages[-1].text)
+        return hand_result(request, **GOOD_QA)
+
+    rows, rejects, _ = run_by_hand(stage, out, answer)
+    check_rows(rows, "single_panel_qa")
+    assert not rejects and len(rows) == 4
+    whole = [r for r in rows if r.figure_id == single.figure_id]
+    assert len(whole) == 2
+    for row in whole:
+        assert row.image_paths == [single.image_path] and row.panel_labels == ["A"]
+        assert row.boxes == [single.panels[0].box_norm] and row.context == single.caption
+    # the figure-level description; the caption is this panel's own, not "the whole figure's"
+    mine = [p for p in prompts if "A figure with 1 panels" in p]
+    assert len(mine) == 2 and all(p.startswith(f"Image caption: {single.caption}") for p in mine)
+    # a figure without a figure-level perception row still has nothing to show
+    write_rows(table, [r for r in kept if r.figure_id != single.figure_id], PerceptionRow)
+    rows, rejects, _ = run_by_hand(stage, out, answer)
+    assert {r.figure_id for r in rows} == {figures[1].figure_id}
+    assert [(r.figure_id, r.reason) for r in rejects] == [(single.figure_id, RejectReason.NO_PANELS)]
+    assert "single-panel figure without a figure-level perception row" in rejects[0].detail
+
+
 def test_multi_panel_qa_names_images(upstream: Path) -> None:
     stage = get_generator("multi_panel_qa", GenerationConfig(per_figure={"multi_panel_qa": 2}))
     rows, rejects, items = run_by_hand(stage, upstream, lambda r: hand_result(r, **GOOD_QA))

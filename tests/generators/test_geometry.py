@@ -14,6 +14,7 @@ from pipeline.geometry import (
     internvl_ref,
     relation,
     relation_px,
+    side_by_side,
 )
 from schemas import Box
 
@@ -43,8 +44,10 @@ def test_relation_is_antisymmetric(a: Box, b: Box, tol: float) -> None:
 def test_same_row_and_column_follow_the_tolerance(a: Box, b: Box, tol: float) -> None:
     (ax, ay), (bx, by) = centre(a), centre(b)
     r = relation(a, b, tol)
-    assert (r.horizontal is Horizontal.SAME_COLUMN) == (abs(ax - bx) <= tol)
-    assert (r.vertical is Vertical.SAME_ROW) == (abs(ay - by) <= tol)
+    assert (r.horizontal is Horizontal.SAME_COLUMN) == (abs(ax - bx) <= tol or side_by_side(a.x0, a.x1, b.x0, b.x1))
+    assert (r.vertical is Vertical.SAME_ROW) == (abs(ay - by) <= tol or side_by_side(a.y0, a.y1, b.y0, b.y1))
+    if r.vertical is Vertical.ABOVE:  # a side is claimed only for boxes that overlap little on that axis
+        assert min(a.y1, b.y1) - max(a.y0, b.y0) < 0.5 * min(a.y1 - a.y0, b.y1 - b.y0)
 
 
 @settings(deadline=None)  # a loaded 2-core machine must not make these flaky
@@ -83,6 +86,23 @@ def test_concrete_layout() -> None:
     assert relation(below, right, 0.05) == Relation(Horizontal.LEFT_OF, Vertical.BELOW)
     assert relation(left, right, 0.05).describe("Panel A", "Panel B") == "Panel A is to the left of Panel B, in the same row."
     assert Relation.from_code("left_of,below").code == "left_of,below"
+
+
+def test_a_full_height_panel_is_beside_the_stacked_ones_not_above_or_below() -> None:
+    """A tall panel A on the left, B and C stacked on the right (the CTSZ heat-map figure's layout):
+    A's centre is level with neither, but A is simply to their left."""
+    a = Box(x0=0.006, y0=0.002, x1=0.374, y1=1.0)
+    b = Box(x0=0.404, y0=0.012, x1=0.990, y1=0.517)
+    c = Box(x0=0.567, y0=0.557, x1=0.802, y1=0.936)
+    assert relation(a, b, 0.05).describe("Panel A", "Panel B") == "Panel A is to the left of Panel B, in the same row."
+    assert relation(a, c, 0.05) == Relation(Horizontal.LEFT_OF, Vertical.SAME_ROW)
+    assert relation(c, b, 0.05) == Relation(Horizontal.SAME_COLUMN, Vertical.BELOW)  # stacked: a side holds
+    # two trees side by side, tops level, one shorter: beside, not "below"
+    tall, short = Box(x0=0.046, y0=0.035, x1=0.557, y1=0.979), Box(x0=0.553, y0=0.037, x1=0.995, y1=0.728)
+    assert relation(tall, short, 0.05) == Relation(Horizontal.LEFT_OF, Vertical.SAME_ROW)
+    # panels that overlap less than half of the shorter extent keep their side
+    upper, lower = Box(x0=0.0, y0=0.0, x1=0.4, y1=0.6), Box(x0=0.6, y0=0.4, x1=1.0, y1=1.0)
+    assert relation(upper, lower, 0.05) == Relation(Horizontal.LEFT_OF, Vertical.ABOVE)
 
 
 def test_internvl_notation() -> None:

@@ -9,7 +9,8 @@ from qa_upstream import hand_result, run_by_hand
 
 from pipeline.generators import GenerationConfig, get_generator
 from pipeline.generators.single_panel_qa import WHOLE_CAPTION
-from schemas import RejectReason
+from pipeline.io.parquet import read_rows
+from schemas import Figure, RejectReason
 
 GOOD_QA = {"question": "What does the treatment change in this panel?", "answer": "It raises the measured values."}
 
@@ -26,17 +27,22 @@ def test_bbox_qa_skips_figures_without_printed_letters(unlettered_upstream: Path
 
 def test_single_panel_qa_claims_no_sub_caption_for_unlettered_panels(unlettered_upstream: Path) -> None:
     stage = get_generator("single_panel_qa", GenerationConfig(per_figure={"single_panel_qa": 2}))
-    prompts = []
+    prompts = {}
 
     def answer(request):
-        prompts.append(request.messages[-1].text if hasattr(request.messages[-1], "text") else str(request.messages[-1]))
+        prompts[request.key] = request.messages[-1].text
         return hand_result(request, **GOOD_QA)
 
     rows, rejects, _ = run_by_hand(stage, unlettered_upstream, answer)
     assert rows and not rejects
+    figures = {f.figure_id: f for f in read_rows(unlettered_upstream / "figures" / "part-00000.parquet", Figure)}
     for row in rows:
         assert row.context.startswith("Effect of treatment on")  # the whole caption, not "(B) ..."'s part
-    assert prompts and all(WHOLE_CAPTION.strip() in p for p in prompts)
+        if len(figures[row.figure_id].panels) > 1:
+            assert WHOLE_CAPTION.strip() in prompts[row.qa_id]
+        else:  # one whole-image panel: the figure's caption is that panel's own caption
+            assert WHOLE_CAPTION.strip() not in prompts[row.qa_id] and "Image caption: Effect of" in prompts[row.qa_id]
+    assert {len(figures[r.figure_id].panels) for r in rows} >= {1, 2}
 
 
 def test_single_panel_qa_uses_the_paired_sub_caption(upstream: Path) -> None:
