@@ -56,3 +56,50 @@ def test_request_hash_uses_image_content_not_paths(tmp_path):
     assert base != request_hash(_req("x", temperature=0.5), "m")
     assert base != request_hash(_req("x"), "other-model")
     assert base != request_hash(_req("y"), "m")
+
+
+def _entry(h: str) -> CachedResponse:
+    return CachedResponse(request_hash=h, model_id="m", text=f"answer {h}", tokens_in=1, tokens_out=2, latency_s=0.1)
+
+
+def _on_disk(path: Path) -> set[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # another reader, as a second process is
+    try:
+        return {row[0] for row in conn.execute("SELECT request_hash FROM responses")}
+    finally:
+        conn.close()
+
+
+def test_writes_are_buffered_then_written_together(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    cache = ResponseCache(path, flush_every=3, flush_after_s=3600)
+    cache.put(_entry("a"))
+    cache.put(_entry("b"))
+    assert cache.get("a").text == "answer a"  # this process sees its buffered answers at once
+    assert _on_disk(path) == set()
+    cache.put(_entry("c"))  # the third fills the buffer: one transaction writes all three
+    assert _on_disk(path) == {"a", "b", "c"}
+    cache.put(_entry("d"))
+    cache.close()  # close writes what is left
+    assert _on_disk(path) == {"a", "b", "c", "d"}
+
+
+def test_old_buffer_is_written_by_the_next_put(tmp_path):
+    path = tmp_path / "responses.sqlite"
+    cache = ResponseCache(path, flush_every=1000, flush_after_s=0.0)
+    cache.put(_entry("a"))  # the buffer is already as old as allowed: written now
+    assert _on_disk(path) == {"a"}
+    cache.close()
+
+
+def test_get_many_reads_buffer_and_file_in_chunks(tmp_path):
+    cache = ResponseCache(tmp_path / "responses.sqlite", flush_every=10)
+    for i in range(25):
+        cache.put(_entry(f"h{i}"))  # 20 written in two transactions, 5 still buffered
+    found = cache.get_many([f"h{i}" for i in range(30)] + ["h3"], chunk=7)
+    assert sorted(found) == sorted(f"h{i}" for i in range(25))
+    assert found["h24"].text == "answer h24" and found["h0"].tokens_out == 2
+    assert len(cache) == 25
+    cache.close()

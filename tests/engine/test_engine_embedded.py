@@ -66,3 +66,23 @@ def test_embedded_refuses_images_instead_of_ignoring_them(embedded_engine, tmp_p
                       template=TemplateRef(name="t", version="1"))
     [res] = embedded_engine.run([req])
     assert not res.ok and "cannot see images" in res.error
+
+
+def test_batched_answers_equal_one_at_a_time(embedded_engine):
+    """The batch shares its prompt prefix and drops answers once they end (pipeline.engine.decode);
+    neither may change an answer: greedy decoding gives each prompt the answer it gets alone."""
+    from pipeline.engine.decode import shared_prefix
+
+    captions = CAPTIONS + ["Fluorescence micrograph of HeLa cells stained for tubulin (green) and DNA (blue), "
+                           "imaged after 24 hours of nocodazole treatment; scale bar 10 um."]
+    reqs = [_req(i, c) for i, c in enumerate(captions)]
+    batched = embedded_engine.run(reqs)
+    alone = [embedded_engine.run([r])[0] for r in reqs]
+    assert all(r.ok for r in batched)
+    assert [r.text for r in batched] == [r.text for r in alone]
+    assert [r.provenance.tokens_out for r in batched] == [r.provenance.tokens_out for r in alone]
+    assert len({r.provenance.tokens_out for r in batched}) > 1  # answers of different lengths: rows left early
+    assert shared_prefix([[1, 2, 3, 4, 5, 9], [1, 2, 3, 4, 5, 6, 7]]) == 5
+    assert shared_prefix([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]) == 4  # each row keeps a token of its own
+    assert shared_prefix([[1, 2, 3], [1, 2, 4]]) == 0  # too short to be worth a forward of its own
+    assert shared_prefix([[1, 2, 3, 4, 5, 6]]) == 0
