@@ -83,7 +83,6 @@ def load_model(key: str) -> LoadedModel:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        _quiet_gguf_conversion()
         path = model_path(key)
         start = time.perf_counter()
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
@@ -106,13 +105,3 @@ def load_model(key: str) -> LoadedModel:
         _CACHE[key] = loaded
         return loaded
 
-
-def _quiet_gguf_conversion() -> None:
-    """transformers converts GGUF tensors under a bare tqdm bar that ignores its own progress-bar
-    switch; a build's console shows our progress lines instead."""
-    import functools
-
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
-
-    if not isinstance(gguf_utils.tqdm, functools.partial):
-        gguf_utils.tqdm = functools.partial(gguf_utils.tqdm, disable=True)
