@@ -2,7 +2,8 @@
 shard's stage starts once that shard's inputs exist; at most `shard_workers` task runs at once, the
 engine's slot pools bounding model calls across them), then the global steps, then a markdown
 artifact. On the thread runner ingest runs beside the stages: each shard it writes is fed to the
-pipeline at once, so model calls start while later files are still being parsed. Thin on purpose: every task calls a pipeline.build function.
+pipeline at once, so model calls start while later files are still being parsed. Thin on purpose:
+every task calls a pipeline.build function.
 
 Engine: tasks get theirs from pipeline.build.engine_for(config), a per-process cache keyed by the
 engine settings, cache folder and no_cache. On the default thread runner every task shares one

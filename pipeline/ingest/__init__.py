@@ -57,7 +57,7 @@ class IngestResult(BaseModel):
     rejects_by_reason: dict[str, int] = Field(default_factory=dict)
     new_shards: list[str] = Field(default_factory=list, description="figures shards created by this run")
     rewritten_shards: list[str] = Field(default_factory=list, description="existing figures shards rewritten")
-    worker_cpu_seconds: float = Field(0.0, description="CPU time spent parsing on worker threads (0 when parsed inline)")
+    worker_cpu_seconds: float = Field(0.0, description="CPU time spent parsing on worker threads or processes (0 when parsed inline)")
 
 
 def _parse_file(f: InputFile, data: bytes, sha: str, input_root: Path, config: IngestConfig,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
+
+from pipeline.lifetime import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,7 +35,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, processe
         return
     if processes:
         pool: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
-                                             initializer=_die_with_parent)
+                                             initializer=_worker_start)
     else:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-parse")
     pending: deque[Future[R]] = deque()
@@ -50,11 +51,9 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, processe
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _die_with_parent() -> None:
-    """In a worker process: SIGTERM when its parent (the forkserver, which exits with the build)
-    dies, so a killed build leaves no parser behind (Linux; elsewhere the pool's own EOF handling)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle; it stops the pool
-    if sys.platform.startswith("linux"):
-        import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _worker_start() -> None:
+    """In a worker process: Ctrl-C is the build's to handle (it stops the pool), and the worker dies
+    with its parent (the forkserver, which exits with the build), so a killed build leaves no parser."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
