@@ -197,6 +197,18 @@ def show(r: dict) -> None:
           f"(imports, Prefect's temporary server)")
 
 
+def project(rs: list[dict], n: int) -> str:
+    """Peak RSS at `n` figures on paper: a straight line through the smallest and largest measured
+    corpus (MB per 1k figures), for the CLI process and the whole tree."""
+    lo, hi = rs[0], rs[-1]
+    parts = []
+    for key, name in (("rss_main", "CLI process"), ("rss_tree", "process tree")):
+        a, b = lo["first"][key] / 2**20, hi["first"][key] / 2**20
+        slope = (b - a) / max(1, hi["figures"] - lo["figures"])
+        parts.append(f"{name} {b + slope * (n - hi['figures']):.0f} MB ({slope * 1000:+.1f} MB per 1k figures)")
+    return f"projected peak RSS at {n:,} figures (linear from {lo['figures']} to {hi['figures']}): " + "; ".join(parts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures", default="1000", help="comma-separated corpus sizes")
@@ -229,6 +241,7 @@ def main() -> int:
             curve = ", ".join(f"{r['figures']}: {r['first']['rss_main'] / 2**20:.0f} MB "
                               f"({r['first']['rss_main'] / base - 1:+.0%})" for r in rs)
             print(f"RSS curve at L={latency}s: {curve}")
+            print(f"  {project(rs, 100_000)}")
     return 0
 
 
