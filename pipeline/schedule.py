@@ -143,6 +143,7 @@ class ShardPipeline:
                     closed = True
                     if feed.error is not None:
                         first_error = first_error or feed.error
+                    report_done_stages()  # every pair may have finished before the close came
                 else:
                     add_shard(item)
 

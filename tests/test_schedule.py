@@ -240,3 +240,22 @@ def test_a_feed_closed_with_an_error_raises_it_after_the_running_pairs():
                                          submit=lambda st, sh: rec.pool.submit(rec.work, st, sh),
                                          result=lambda f: f.result(), feed=feed)
     assert rec.running == 0
+
+
+def test_a_feed_closed_after_every_pair_finished_still_reports_each_stage():
+    """Ingest's last shard can be fully processed before ingest closes the feed (a small input):
+    the close then arrives while nothing runs, and every stage must still be reported done."""
+    rec = Recorder(workers=2, seconds=0.01)
+    feed, done = ShardFeed(), []
+    feed.put("part-00000.parquet")
+
+    def close_after_the_last_pair(stage, shard, outcome):
+        if stage.name == STAGES[-1].name:
+            feed.close()
+
+    outcomes = ShardPipeline(STAGES, [], 2).run(
+        check=lambda st, sh: None, submit=lambda st, sh: rec.pool.submit(rec.work, st, sh),
+        result=lambda f: f.result(), feed=feed, on_outcome=close_after_the_last_pair,
+        on_stage_done=lambda i, outs: done.append(i))
+    assert sorted(done) == list(range(len(STAGES)))
+    assert all(len(per_stage) == 1 for per_stage in outcomes)

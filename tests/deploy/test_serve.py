@@ -203,6 +203,6 @@ def test_on_demand_build_deployment_takes_parameters(served, prefect_server, mod
         from prefect.deployments import run_deployment
 
         run = run_deployment("build-dataset/build", parameters={"config": config}, timeout=180, poll_interval=1)
-    assert run.state.is_completed(), run.state
+    assert run.state.is_completed(), f"{run.state}\n{served['log'].read_text(errors='replace')[-3000:]}"
     figures = read_all(out / "figures", Figure)
     assert figures and {s.figure_id for s in read_all(out / "summaries", SummaryRow)} == {f.figure_id for f in figures}
