@@ -106,6 +106,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> dict:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = {"main": 0, "tree": 0}
     cpu: dict[int, float] = {}
+    role: dict[int, str] = {}
     ps = psutil.Process(proc.pid)
     stop = threading.Event()
 
@@ -122,6 +123,8 @@ def run_cli(args: list[str], env: dict[str, str]) -> dict:
                 except psutil.Error:
                     continue
                 cpu[p.pid] = times.user + times.system
+                if p.pid not in role:
+                    role[p.pid] = _role(p, proc.pid)
                 rss += mem
                 if p.pid == proc.pid:
                     peak["main"] = max(peak["main"], mem)
@@ -138,8 +141,26 @@ def run_cli(args: list[str], env: dict[str, str]) -> dict:
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"CLI failed ({proc.returncode}):\n{output[-3000:]}")
+    by_role: dict[str, float] = {}
+    for pid, seconds in cpu.items():
+        by_role[role.get(pid, "other")] = by_role.get(role.get(pid, "other"), 0.0) + seconds
     return {"wall": wall, "cpu": sum(cpu.values()), "processes": len(cpu), "rss_main": peak["main"],
-            "rss_tree": peak["tree"], "output": output}
+            "rss_tree": peak["tree"], "cpu_by_role": by_role, "output": output}
+
+
+def _role(p: psutil.Process, main_pid: int) -> str:
+    """Which part of the build a process is: the CLI (flow) process, Prefect's server, or a worker."""
+    if p.pid == main_pid:
+        return "CLI/flow process"
+    try:
+        cmd = " ".join(p.cmdline())
+    except psutil.Error:
+        return "other"
+    if "uvicorn" in cmd or "prefect" in cmd and "server" in cmd:
+        return "Prefect server"
+    if "forkserver" in cmd or "multiprocessing" in cmd:
+        return "ingest workers"
+    return "other"
 
 
 def bench_one(n_figures: int, latency: float, capacity: int, shard_size: int, shard_workers: int,
@@ -185,6 +206,8 @@ def show(r: dict) -> None:
           f"{busy / (C * window):.1%} from first to last call ({window:.1f} s); peak in flight {st['max_in_flight']}")
     print(f"  pipeline CPU: {f['cpu'] / n:.3f} s/figure (CLI process tree, {f['processes']} processes, {f['cpu']:.1f} s; "
           f"flow process {rep.get('cpu_seconds', 0):.1f} s = {rep.get('cpu_seconds', 0) / n:.3f} s/figure)")
+    roles = ", ".join(f"{name} {sec / n:.3f}" for name, sec in sorted(f["cpu_by_role"].items(), key=lambda kv: -kv[1]))
+    print(f"  CPU s/figure by process: {roles}")
     print(f"  peak RSS: CLI process {f['rss_main'] / 2**20:.0f} MB, whole process tree {f['rss_tree'] / 2**20:.0f} MB")
     total = rep["seconds"] or 1
     parts = ", ".join(f"{s['name']} {s['seconds']:.1f}s/{s['seconds'] / total:.0%} (cpu {s.get('cpu_seconds', 0):.1f}s, "
