@@ -58,7 +58,7 @@ from pipeline.build import (
     step_plan,
 )
 import pipeline.build.progress as live
-from pipeline import embeddings
+from pipeline import embeddings, heap
 from pipeline.build.report import BuildReport, StepReport
 from pipeline.deleak.stage import DeleakStage
 from pipeline.engine.shutdown import ShuttingDown, clear_stop, request_stop
@@ -73,11 +73,15 @@ def _settled_heap():
     garbage collector's reach for the run. Each full collection otherwise rescans those hundreds of
     thousands of long-lived objects; on the engine bench that was ~10 % of the client CPU per call.
     Objects are still freed by reference counting meanwhile; the run's end hands them back so that
-    cycles among them are collected as usual (and native extensions see a normal shutdown)."""
+    cycles among them are collected as usual (and native extensions see a normal shutdown).
+    Freed memory goes back to the system as the run goes (pipeline.heap): resident memory stays
+    that of the work in flight, not of the corpus."""
+    heap.return_freed_memory()
     gc.collect()
     gc.freeze()
     try:
-        yield
+        with heap.PeriodicTrim():
+            yield
     finally:
         gc.unfreeze()
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
+from pipeline.heap import return_freed_memory
 from pipeline.lifetime import die_with_parent
 
 T = TypeVar("T")
@@ -57,3 +58,4 @@ def _worker_start() -> None:
     with its parent (the forkserver, which exits with the build), so a killed build leaves no parser."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
+    return_freed_memory()  # decoded images come and go: give their memory back (pipeline.heap)
