@@ -40,10 +40,18 @@ TEMPLATE = "deleak_context"
 REDACT_TEMPLATE = "deleak.redact"
 TEXT_ONLY = "deleak.text_only"  # marker: no image, so the context is the row's only source of the answer
 SCORER_ID = "all-MiniLM-L6-v2"
+# Scores closer than this are a tie. The same sentence embedded in batches of different shapes
+# differs in the last float bits, so a rewrite that keeps the original's most telling sentence
+# scores "lower" or "higher" by ~1e-7 depending on the batch; the outcome must not.
+TIE = 1e-4
+
+
+def _lower(score: float, than: float) -> bool:
+    return score < than - TIE
 
 
 class DeleakStage(Stage):
-    version = "3"  # 2: a redaction left as masks only becomes no context; 3: rows without images pass through
+    version = "4"  # 2: masks-only redaction becomes no context; 3: rows without images pass through; 4: near-ties are ties
     row_model = QARow
     output_model = DeleakOutput
     templates = (TEMPLATE,)
@@ -105,7 +113,7 @@ class DeleakStage(Stage):
         redactions: list[tuple[WorkItem, str]] = []
         for item, _ in rewrites:
             row, before = item.context
-            if rewrite_score.get(item.key, before) >= before:
+            if not _lower(rewrite_score.get(item.key, before), before):
                 redactions.append((item, redact(row.context, row.answer, self.config.redact_drop_share)))
         scored = [(item, text) for item, text in redactions if text]
         scores = self.scorer.score_many([(text, item.context[0].answer) for item, text in scored])
@@ -125,15 +133,18 @@ class DeleakStage(Stage):
         if rewrite:
             score = known[0] if known and known[0] is not None else self.scorer.score(rewrite, row.answer).score
             candidates.append((score, rewrite, provenance(result, Method.TEXT_MODEL)))
-        if min(c[0] for c in candidates) >= before:  # no usable rewrite, or it still leaks as much
+        if not any(_lower(c[0], before) for c in candidates):  # no usable rewrite, or it still leaks as much
             redacted = redact(row.context, row.answer, self.config.redact_drop_share)
             if known is not None:
                 score = known[1] if redacted else 0.0
             else:
                 score = self.scorer.score(redacted, row.answer).score if redacted else 0.0
             candidates.append((score, redacted, rule_provenance(REDACT_TEMPLATE, self.version)))
-        # lowest leakage wins; on a tie the earlier candidate (original, then rewrite) is kept
-        after, context, source = min(candidates, key=lambda c: c[0])
+        # lowest leakage wins; on a tie (within TIE) the earlier candidate (original, then rewrite) is kept
+        after, context, source = candidates[0]
+        for candidate in candidates[1:]:
+            if _lower(candidate[0], after):
+                after, context, source = candidate
         if unreadable(context):  # masks, not text: show no context (a text-only row is then gated out)
             context, after = "", 0.0
         return [self._final(row, context, before, after, source)]

@@ -140,3 +140,39 @@ def test_batched_scoring_gives_the_per_row_outcome(tmp_path: Path, scorer: Leaka
         assert a.leakage_before == pytest.approx(b.leakage_before, abs=1e-6)
         assert a.leakage_after == pytest.approx(b.leakage_after, abs=1e-6)
     assert methods == {Method.TEXT_MODEL, Method.RULE}  # both kinds of candidate were exercised
+
+
+class _Jittered(LeakageScorer):
+    """The real scorer, with float noise far below any meaningful difference: +-1e-7 depending on
+    the text, as the same sentence scored in matrices of different shapes gets on some CPUs."""
+
+    sign = 1.0
+
+    def score_many(self, pairs):
+        out = super().score_many(pairs)
+        return [
+            type(leak)(leak.overlap, leak.similarity, leak.score + self.sign * (1e-7 if ctx.startswith("Group") else -1e-7))
+            for leak, (ctx, _) in zip(out, pairs, strict=True)
+        ]
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_float_noise_never_changes_which_context_is_kept(tmp_path: Path, scorer: LeakageScorer, sign: float) -> None:
+    """A "rewrite" that drops only a harmless sentence scores the same as the original (its most
+    telling sentence is still there). Which side of the tie float noise lands on must not decide
+    between keeping the rewrite and redacting: a tie is a tie (CI once kept the rewrite here)."""
+    figures = [Figure(figure_id="A1/f", article_id="A1", caption="c", source_format=SourceFormat.M3LLM, source_path="x")]
+    original = "Group 1 was followed for 3 weeks. " + LEAKY
+    write_rows(tmp_path / "figures" / "part-00000.parquet", figures, Figure)
+    write_rows(tmp_path / "qa" / "single_panel_qa" / "part-00000.parquet",
+               [make_qa("single_panel_qa/A1/f/0", answer=ANSWER, image_paths=IMAGE, context=original)], QARow)
+
+    def answer(req):
+        return hand_result(req, context=LEAKY)
+
+    exact, _, _ = run_by_hand(DeleakStage("single_panel_qa", DeleakConfig(threshold=0.4), scorer=scorer), tmp_path, answer)
+    jittered = _Jittered(scorer.overlap_weight, scorer.embedding_weight, embedder=scorer.embedder, memo=scorer.memo)
+    jittered.sign = sign
+    noisy, _, _ = run_by_hand(DeleakStage("single_panel_qa", DeleakConfig(threshold=0.4), scorer=jittered), tmp_path, answer)
+    assert exact[0].context == noisy[0].context == "Group 1 was followed for 3 weeks. Mice were treated for four weeks."
+    assert noisy[0].deleak_provenance.template_name == "deleak.redact"
