@@ -75,16 +75,25 @@ def _tasks(out: Path, config: FinalizeConfig) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def _read_records(out: Path, source: str, tasks: list[str], stage: str) -> tuple[list[dict], list[Reject]]:
-    records, rejects = [], []
+def _read_rows(out: Path, source: str, tasks: list[str], schema: SchemaGate
+               ) -> tuple[list[QARow], list[Reject], list[Reject], int]:
+    """Every task's rows, parsed shard by shard so that only one shard's raw records are held at a
+    time (all of them at once doubled finalize's memory): (rows, schema rejects, unreadable shards,
+    records read)."""
+    rows, invalid, unreadable, count = [], [], [], 0
     for task in tasks:
         for shard in list_shards(out / source / task):
             try:
-                records.extend(read_table(shard).to_pylist())
+                records = read_table(shard).to_pylist()
             except Exception as exc:  # an unreadable shard is reported, the rest goes on
-                rejects.append(Reject(item=str(shard), stage=stage, reason=RejectReason.INPUT_UNREADABLE,
-                                      detail=f"{shard}: {type(exc).__name__}: {exc}"))
-    return records, rejects
+                unreadable.append(Reject(item=str(shard), stage=schema.stage, reason=RejectReason.INPUT_UNREADABLE,
+                                         detail=f"{shard}: {type(exc).__name__}: {exc}"))
+                continue
+            count += len(records)
+            parsed, bad = schema.parse(records)
+            rows += parsed
+            invalid += bad
+    return rows, invalid, unreadable, count
 
 
 def build_gates(config: FinalizeConfig, support: dict[str, str] | None = None) -> list[Gate]:
@@ -118,9 +127,11 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
     out = Path(out_dir)
     tasks = _tasks(out, config)
     schema = SchemaGate()
-    records, unreadable = _read_records(out, config.source, tasks, schema.stage)
-    rows, rejects = schema.validate(records)
-    outcomes = [GateOutcome(gate=schema.name, rows_in=len(records), rows_out=len(rows), rejects=len(rejects) + len(unreadable))]
+    parsed, invalid, unreadable, rows_in = _read_rows(out, config.source, tasks, schema)
+    rows, failed = schema.apply(parsed)
+    rejects = invalid + failed
+    del parsed
+    outcomes = [GateOutcome(gate=schema.name, rows_in=rows_in, rows_out=len(rows), rejects=len(rejects) + len(unreadable))]
     write_rows(out / "rejects" / schema.stage / "part-00000.parquet", unreadable + rejects, Reject)
     support = load_support(out, {r.figure_id for r in rows})
     gates = build_gates(config, support)
@@ -153,7 +164,7 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
     return FinalizeResult(
         out_dir=str(out),
         tasks=sorted(by_task),
-        rows_in=len(records),
+        rows_in=rows_in,
         rows_out={t: len(r) for t, r in sorted(by_task.items())},
         gates=outcomes,
         export_rejects=len(export_rejects),

@@ -46,6 +46,12 @@ class SchemaGate(RowGate):
 
     def validate(self, records: list[dict[str, Any]]) -> tuple[list[QARow], list[Reject]]:
         """Raw Parquet records -> valid rows; everything else becomes a Reject."""
+        rows, rejects = self.parse(records)
+        kept, more = self.apply(rows)
+        return kept, rejects + more
+
+    def parse(self, records: list[dict[str, Any]]) -> tuple[list[QARow], list[Reject]]:
+        """Records that are QA rows at all, as rows; the others as Rejects (no row checks yet)."""
         rows, rejects = [], []
         for i, record in enumerate(records):
             try:
@@ -57,8 +63,7 @@ class SchemaGate(RowGate):
                            detail=f"{item}: {exc.error_count()} schema error(s): {exc.errors()[0]['msg']}",
                            article_id=record.get("article_id"), figure_id=record.get("figure_id"))
                 )
-        kept, more = self.apply(rows)
-        return kept, rejects + more
+        return rows, rejects
 
     def check(self, row: QARow) -> Flag | None:
         problem = conversation_problem(row) or mcq_problem(row)

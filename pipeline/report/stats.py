@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
@@ -66,14 +67,24 @@ class DatasetStats(BaseModel):
 def _columns(folder: Path, columns: list[str]) -> dict[str, list]:
     out: dict[str, list] = {c: [] for c in columns}
     for shard in list_shards(folder):
-        table = pq.read_table(shard, columns=columns)
+        try:
+            table = pq.read_table(shard, columns=columns)
+        except (OSError, pa.ArrowException):  # unreadable: finalize rejected it (gate.schema), no rows to count
+            continue
         for c in columns:
             out[c].extend(table.column(c).to_pylist())
     return out
 
 
+def _rows_in(shard: Path) -> int:
+    try:
+        return pq.ParquetFile(shard).metadata.num_rows
+    except (OSError, pa.ArrowException):  # as in _columns
+        return 0
+
+
 def _count(folder: Path) -> int:
-    return sum(pq.ParquetFile(s).metadata.num_rows for s in list_shards(folder))
+    return sum(_rows_in(s) for s in list_shards(folder))
 
 
 def _mean(values: list) -> float | None:

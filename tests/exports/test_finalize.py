@@ -177,3 +177,27 @@ def test_stats_command(finalized) -> None:
     assert any(line.split()[:3] == ["bbox_qa", "geometry-mismatch", "1"] for line in lines), run.output
     assert json.loads((out / "stats.json").read_text())["total_final"] == result.stats.total_final
     assert CliRunner().invoke(app, ["stats", str(out / "nope")]).exit_code == 2
+
+
+def test_unreadable_shards_and_invalid_records_are_rejected_shard_by_shard(generated: Path, tmp_path: Path) -> None:
+    """Finalize parses one shard at a time: a shard that is not Parquet and a record that is not a
+    QA row each become one schema reject naming it; every other shard's rows go on."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    shutil.copytree(generated, out)
+    ensure_layout(out)
+    source = read_all(out / "qa" / "text_qa", QARow)
+    (out / "qa" / "text_qa" / "part-09998.parquet").write_bytes(b"not parquet at all")
+    broken = {**source[0].model_dump(mode="json", by_alias=True), "qa_id": "text_qa/broken/0",
+              "conversation": [{"from": "robot", "value": "?"}]}  # Parquet takes it, QARow does not
+    pq.write_table(pa.Table.from_pylist([broken], schema=pq.read_schema(out / "qa" / "text_qa" / "part-00000.parquet")),
+                   out / "qa" / "text_qa" / "part-09999.parquet")
+    result = run_finalize(out, FinalizeConfig(source="qa", tasks=["text_qa"], split=SplitConfig(eval_fraction=0.3, seed=1)))
+    rejects = read_rows(out / "rejects" / "gate.schema" / "part-00000.parquet", Reject)
+    by_item = {r.item: r for r in rejects}
+    assert by_item[str(out / "qa" / "text_qa" / "part-09998.parquet")].reason is RejectReason.INPUT_UNREADABLE
+    assert by_item["text_qa/broken/0"].reason is RejectReason.SCHEMA_INVALID
+    assert result.rows_in == len(source) + 1  # the records read; the unreadable shard had none
+    assert result.rows_out["text_qa"] > 0
