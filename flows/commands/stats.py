@@ -74,6 +74,8 @@ def register(app: typer.Typer) -> None:
         refuse_unless_build_output(out_dir)
         result = compute_stats(out_dir)
         path = write_stats(out_dir, result)
+        for shard in result.unreadable_shards:  # counted as no rows: say so, on stderr
+            typer.echo(f"warning: {shard}: unreadable Parquet shard, counted as no rows", err=True)
         if json_only:
             typer.echo(result.model_dump_json(indent=2))
             return

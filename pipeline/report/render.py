@@ -25,10 +25,16 @@ def _env() -> Environment:
 
 
 def _stats(out_dir: Path) -> tuple[DatasetStats | None, str | None]:
+    """The dataset statistics, or None and why: an unreadable shard costs the stats sections (their
+    counts would be short), not the page."""
     try:
-        return compute_stats(out_dir), None
-    except Exception as exc:  # noqa: BLE001 - an unreadable shard costs the stats sections, not the page
+        stats = compute_stats(out_dir)
+    except Exception as exc:  # noqa: BLE001
         return None, f"{type(exc).__name__}: {exc}"
+    if stats.unreadable_shards:
+        shown = [str(Path(p).relative_to(out_dir)) if Path(p).is_relative_to(out_dir) else p for p in stats.unreadable_shards]
+        return None, f"could not read {', '.join(shown[:3])}" + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+    return stats, None
 
 
 def build_context(out_dir: Path, max_examples_per_task: int = 6) -> dict:

@@ -62,29 +62,33 @@ class DatasetStats(BaseModel):
     total_generated: int = 0
     keep_rate: float | None = Field(None, description="headline: final rows / generated rows, all tasks")
     models: list[str] = Field(default_factory=list, description="models that wrote the generated rows")
+    unreadable_shards: list[str] = Field(
+        default_factory=list, description="shards that could not be read: counted as no rows, so the numbers above are short")
 
 
-def _columns(folder: Path, columns: list[str]) -> dict[str, list]:
+def _columns(folder: Path, columns: list[str], unreadable: list[str]) -> dict[str, list]:
+    """The columns of every shard; a shard that cannot be read adds no rows and its path to
+    `unreadable` (finalize rejects such a shard of its input; the report says its numbers are off)."""
     out: dict[str, list] = {c: [] for c in columns}
     for shard in list_shards(folder):
         try:
             table = pq.read_table(shard, columns=columns)
-        except (OSError, pa.ArrowException):  # unreadable: finalize rejected it (gate.schema), no rows to count
+        except (OSError, pa.ArrowException):
+            unreadable.append(str(shard))
             continue
         for c in columns:
             out[c].extend(table.column(c).to_pylist())
     return out
 
 
-def _rows_in(shard: Path) -> int:
-    try:
-        return pq.ParquetFile(shard).metadata.num_rows
-    except (OSError, pa.ArrowException):  # as in _columns
-        return 0
-
-
-def _count(folder: Path) -> int:
-    return sum(_rows_in(s) for s in list_shards(folder))
+def _count(folder: Path, unreadable: list[str]) -> int:
+    total = 0
+    for shard in list_shards(folder):
+        try:
+            total += pq.ParquetFile(shard).metadata.num_rows
+        except (OSError, pa.ArrowException):  # as in _columns
+            unreadable.append(str(shard))
+    return total
 
 
 def _mean(values: list) -> float | None:
@@ -92,9 +96,9 @@ def _mean(values: list) -> float | None:
     return round(sum(vals) / len(vals), 4) if vals else None
 
 
-def _models(folder: Path) -> list[str]:
+def _models(folder: Path, unreadable: list[str]) -> list[str]:
     """Distinct model ids in a table's provenance ("rule" for rows no model wrote)."""
-    names = {(p or {}).get("model_id") or "rule" for p in _columns(folder, ["provenance"])["provenance"]}
+    names = {(p or {}).get("model_id") or "rule" for p in _columns(folder, ["provenance"], unreadable)["provenance"]}
     return sorted(names)
 
 
@@ -138,11 +142,12 @@ def compute_stats(out_dir: Path) -> DatasetStats:
     out = Path(out_dir)
     tasks = _task_names(out)
     by_task = {t: TaskStats(task=t) for t in tasks}
+    unreadable: list[str] = []
     by_stage: dict[str, Counter] = {}
     task_reasons: dict[str, Counter] = {t: Counter() for t in tasks}
     task_gates: dict[str, Counter] = {t: Counter() for t in tasks}
     for folder in sorted(p for p in (out / "rejects").glob("*") if p.is_dir()):
-        cols = _columns(folder, ["item", "stage", "reason"])
+        cols = _columns(folder, ["item", "stage", "reason"], unreadable)
         for item, stage, reason in zip(cols["item"], cols["stage"], cols["reason"], strict=True):
             by_stage.setdefault(stage, Counter())[reason] += 1
             task = _task_of(stage, item, set(tasks))
@@ -151,18 +156,18 @@ def compute_stats(out_dir: Path) -> DatasetStats:
                 if stage.startswith("gate."):
                     task_gates[task][stage.removeprefix("gate.")] += 1
     for task, st in by_task.items():
-        st.generated = _count(out / "qa" / task)
-        st.deleaked = _count(out / "deleaked" / task)
+        st.generated = _count(out / "qa" / task, unreadable)
+        st.deleaked = _count(out / "deleaked" / task, unreadable)
         st.rejects_by_reason = dict(sorted(task_reasons[task].items()))
         final_dir = out / "final" / task
         leak_dir = final_dir if list_shards(final_dir) else out / "deleaked" / task
-        leak = _columns(leak_dir, ["leakage_before", "leakage_after", "context", "context_original"])
+        leak = _columns(leak_dir, ["leakage_before", "leakage_after", "context", "context_original"], unreadable)
         st.leakage_before_mean = _mean(leak["leakage_before"])
         st.leakage_after_mean = _mean(leak["leakage_after"])
         st.rewritten = sum(
             1 for c, o in zip(leak["context"], leak["context_original"], strict=True) if o is not None and c != o
         )
-        final = _columns(final_dir, ["split", "answer_letter", "provenance"])
+        final = _columns(final_dir, ["split", "answer_letter", "provenance"], unreadable)
         st.rule_fallbacks = sum(1 for p in final["provenance"] if (p or {}).get("template_name", "").endswith(".rule"))
         st.final = len(final["split"])
         splits = Counter(final["split"])
@@ -173,8 +178,8 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         st.duplicate_rate = round(st.duplicates / entered, 4) if entered else None
         st.rejected_by_gate = dict(sorted(task_gates[task].items()))
         st.keep_rate = round(st.final / st.generated, 4) if st.generated else None
-        st.models = _models(out / "qa" / task)
-    blanked = {p.name: _count(p) for p in sorted((out / "blanked").glob("*")) if p.is_dir()}
+        st.models = _models(out / "qa" / task, unreadable)
+    blanked = {p.name: _count(p, unreadable) for p in sorted((out / "blanked").glob("*")) if p.is_dir()}
     generated = sum(t.generated for t in by_task.values())
     final = sum(t.final for t in by_task.values())
     return DatasetStats(
@@ -188,6 +193,7 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         total_generated=generated,
         keep_rate=round(final / generated, 4) if generated else None,
         models=sorted({m for t in by_task.values() for m in t.models}),
+        unreadable_shards=sorted(set(unreadable)),
     )
 
 

@@ -201,3 +201,11 @@ def test_unreadable_shards_and_invalid_records_are_rejected_shard_by_shard(gener
     assert by_item["text_qa/broken/0"].reason is RejectReason.SCHEMA_INVALID
     assert result.rows_in == len(source) + 1  # the records read; the unreadable shard had none
     assert result.rows_out["text_qa"] > 0
+    # stats still come out, and name the shard they could not count
+    assert result.stats.unreadable_shards == [str(out / "qa" / "text_qa" / "part-09998.parquet")]
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    run = CliRunner().invoke(app, ["stats", str(out), "--json-only"])
+    assert run.exit_code == 0 and "part-09998.parquet: unreadable Parquet shard, counted as no rows" in run.stderr
