@@ -27,7 +27,7 @@ from pipeline.ingest.m3llm import parse_m3llm
 from pipeline.ingest.ordered import ordered_map
 from pipeline.ingest.manifest import FileEntry, load_manifest, save_manifest
 from pipeline.ingest.records import detect_format, load_records
-from pipeline.ingest.shards import Packer, Unit, drop_sources, write_shard
+from pipeline.ingest.shards import Packer, Unit, drop_sources, ramp_sizes, write_shard
 from pipeline.engine.shutdown import ShuttingDown, stop_requested
 from pipeline.io.layout import ensure_layout
 from pipeline.io.parquet import list_shards
@@ -214,7 +214,7 @@ def run_ingest(input_dir: Path, out_dir: Path, config: IngestConfig | None = Non
     entries: dict[str, FileEntry] = {}
     unwritten: Counter[str] = Counter()  # units of a file not yet in a written shard
     reasons: Counter[str] = Counter()
-    packer = Packer(config.shard_size)
+    packer = Packer(config.shard_size, ramp_sizes(config.shard_size) if config.ramp_shards else None)
 
     def write(shard_units: list[Unit]) -> None:
         """Write one shard now; a file enters the manifest once all its units are on disk, so a

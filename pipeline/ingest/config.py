@@ -16,6 +16,7 @@ InputFormat = Literal["auto", "jats", "m3llm", "llava-med"]
 class IngestConfig(BaseModel):
     format: InputFormat = Field("auto", description="input format; auto detects by extension and JSON keys")
     shard_size: int = Field(250, ge=1, description="figures per Parquet shard (a file's rows are never split); small enough that a build's first model calls wait for one shard of ingest")
+    ramp_shards: bool = Field(True, description="a run's first shards hold 1/8, 1/4, 1/2 of shard_size figures (at least 8), so model calls start sooner")
     panel_threshold: float = Field(0.7, ge=0.0, le=1.0, description="min sub-figure probability kept from a confidence CSV")
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, description="images with more pixels are rejected before decoding")
     max_caption_chars: int = Field(20_000, ge=1, description="longer captions are rejected (caption-too-long)")

@@ -53,21 +53,37 @@ def drop_sources(out: Path, index: int, sources: set[str], article_ids: set[str]
     return write_shard(out, index, [Unit(source="", articles=articles, figures=figures, rejects=rejects)])
 
 
+RAMP_MIN_FIGURES = 8  # a ramp shard smaller than this would cost more in per-shard overhead than it saves
+
+
+def ramp_sizes(shard_size: int) -> list[int]:
+    """Sizes of a run's first shards: 1/8, 1/4 and 1/2 of `shard_size` (those of at least
+    RAMP_MIN_FIGURES figures). The stages start on a shard as soon as ingest writes it, so a small
+    first shard gets the first model calls out after a few figures rather than after a full shard."""
+    return [size for size in (shard_size // 8, shard_size // 4, shard_size // 2) if size >= RAMP_MIN_FIGURES]
+
+
 class Packer:
     """Groups units, as they are parsed, into shards of about `shard_size` figures; a unit is
     never split. `add` returns the shard its unit closed (if any), so the caller writes shards as
-    it goes and holds at most one shard of rows."""
+    it goes and holds at most one shard of rows. `ramp` gives the sizes of the first shards."""
 
-    def __init__(self, shard_size: int) -> None:
+    def __init__(self, shard_size: int, ramp: list[int] | None = None) -> None:
         self.shard_size = shard_size
+        self.ramp = list(ramp or [])
         self.current: list[Unit] = []
         self.count = 0
+
+    def _limit(self) -> int:
+        return self.ramp[0] if self.ramp else self.shard_size
 
     def add(self, unit: Unit) -> list[Unit] | None:
         n = len(unit.figures)
         full = None
-        if self.current and self.count and self.count + n > self.shard_size:
+        if self.current and self.count and self.count + n > self._limit():
             full, self.current, self.count = self.current, [], 0
+            if self.ramp:
+                self.ramp.pop(0)
         self.current.append(unit)
         self.count += n
         return full
@@ -77,9 +93,10 @@ class Packer:
         return rest
 
 
-def pack(units: list[Unit], shard_size: int) -> list[list[Unit]]:
-    """Group units into shards of about `shard_size` figures; a unit is never split."""
-    packer = Packer(shard_size)
+def pack(units: list[Unit], shard_size: int, ramp: list[int] | None = None) -> list[list[Unit]]:
+    """Group units into shards of about `shard_size` figures (the first ones of `ramp` sizes); a
+    unit is never split."""
+    packer = Packer(shard_size, ramp)
     shards = [full for unit in units if (full := packer.add(unit)) is not None]
     rest = packer.flush()
     return shards + ([rest] if rest else [])

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from hostile import article, fig, png_bytes, write
 from pipeline.ingest import IngestConfig, run_ingest
 from pipeline.ingest.manifest import load_manifest
+from pipeline.ingest.shards import ramp_sizes
 from pipeline.io.layout import LayoutMismatch, ensure_layout
-from pipeline.io.parquet import list_shards, read_all
+from pipeline.io.parquet import list_shards, read_all, read_rows
 from schemas import SCHEMA_VERSION, Article, Figure, Reject
 
 
@@ -185,3 +186,18 @@ def test_shards_are_written_while_files_are_parsed(tmp_path: Path):
     assert sorted(i for e in manifest.files.values() for i in e.shards) == [0, 0, 1, 1, 2, 2]
     assert [f.figure_id for f in read_all(out / "figures", Figure)] == [
         f"PMC{1000 + i}/f{k}" for i in range(6) for k in (1, 2)]
+
+
+def test_first_shards_ramp_up_so_calls_start_sooner(tmp_path: Path):
+    src = tmp_path / "in"
+    make_articles(src, range(30), figs_each=2)  # 60 figures, 2 per file (a file is never split)
+    ramped = run_ingest(src, tmp_path / "ramped", IngestConfig(shard_size=64))
+    sizes = [len(read_rows(Path(p), Figure)) for p in ramped.new_shards]
+    assert sizes == [8, 16, 32, 4]
+    flat = run_ingest(src, tmp_path / "flat", IngestConfig(shard_size=64, ramp_shards=False))
+    assert [len(read_rows(Path(p), Figure)) for p in flat.new_shards] == [60]
+    # the same figures in the same order either way
+    assert [f.figure_id for f in read_all(tmp_path / "ramped" / "figures", Figure)] == \
+        [f.figure_id for f in read_all(tmp_path / "flat" / "figures", Figure)]
+    # a small shard size has no ramp: its parts would be under RAMP_MIN_FIGURES
+    assert ramp_sizes(4) == [] and ramp_sizes(250) == [31, 62, 125]
