@@ -155,6 +155,6 @@ def example(row: QARow, figure: Figure | None, out_dir: Path) -> Example:
     return Example(row, images, provs, letters)
 
 
-def examples(rows: Sequence[QARow], figures: dict[str, Figure], out_dir: Path, limit: int,
-             shown: set[str] | None = None) -> list[Example]:
-    return [example(r, figures.get(r.figure_id), out_dir) for r in select(rows, limit, shown)]
+def examples(rows: Sequence[QARow], figures: dict[str, Figure], out_dir: Path) -> list[Example]:
+    """Gallery cards of rows already chosen by `select`."""
+    return [example(r, figures.get(r.figure_id), out_dir) for r in rows]

@@ -37,8 +37,7 @@ def stage_counts(data: ReportData) -> list[StageCount]:
         one("ingest", data.figures),
     ]
     if data.figures.built:
-        panels = sum(len(f.panels) for f in data.figures.rows or [])
-        out.append(StageCount("ingest", "figures[].panels", panels))
+        out.append(StageCount("ingest", "figures[].panels", data.figures.list_lengths("panels")))
     out += [
         one("summary (stage 1)", data.summaries),
         one("knowledge (stage 2)", data.knowledge),

@@ -8,7 +8,7 @@ Per task numbers come from pipeline.report.stats (`stats` is None when they coul
 from __future__ import annotations
 
 from pipeline.report import metrics, plots
-from pipeline.report.gallery import examples
+from pipeline.report.gallery import examples, select
 from pipeline.report.load import ReportData, Table
 from pipeline.report.stats import DatasetStats
 from schemas import QARow
@@ -40,8 +40,8 @@ def tasks(data: ReportData, stats: DatasetStats | None, stats_error: str | None)
 
 
 def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | None) -> dict:
-    unreadable = [t.note for t in data.rejects.values() if not t.built]
     blanked = sorted(stats.blanked_by_stage.items()) if stats else []  # fields blanked in kept rows
+    unreadable = [t.note for t in data.rejects.values() if not t.built]
     empty = {"by_reason": [], "unreadable": unreadable, "blanked": blanked}
     if not data.rejects:
         return {**empty, "note": "no rejects/ tables yet"}
@@ -50,12 +50,16 @@ def rejects(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
     if not stats.total_rejects:
         return {**empty, "note": "no item was rejected"}
     samples, seen = [], {}
-    for r in data.all_rejects():
-        key = (r.stage, str(r.reason))
-        if seen.get(key, 0) < REJECT_EXAMPLES_PER_KEY:
-            seen[key] = seen.get(key, 0) + 1
-            samples.append(r)
+    for table in data.rejects.values():  # the first rows of each (stage, reason), parsed alone
+        picked = []
+        for i, r in enumerate(table.records("stage", "reason")):
+            key = (r.stage, str(r.reason))
+            if seen.get(key, 0) < REJECT_EXAMPLES_PER_KEY:
+                seen[key] = seen.get(key, 0) + 1
+                picked.append(i)
+        samples += table.rows_at(picked)
     totals = metrics.reason_totals(stats)
+    unreadable = [t.note for t in data.rejects.values() if not t.built]  # also those that failed just now
     return {"note": None, "unreadable": unreadable, "blanked": blanked, "by_reason": metrics.reject_rows(stats),
             "total": stats.total_rejects, "samples": samples,
             "plot": plots.hbar([t[0] for t in totals], [t[1] for t in totals], "rejects by reason")}
@@ -74,7 +78,7 @@ def leakage(data: ReportData, stats: DatasetStats | None) -> dict:
         return {"note": "not built yet: no deleaked/<task>/ table (stage 5 has not run)"}
     all_before, all_after = [], []
     for table in tables.values():
-        before, after = metrics.leakage_pairs(table.rows or [])
+        before, after = metrics.leakage_pairs(table.records("leakage_before", "leakage_after"))
         all_before += before
         all_after += after
     per_task = [
@@ -98,7 +102,7 @@ def letters(data: ReportData, stats: DatasetStats | None, stats_error: str | Non
     dists = {}
     for t in stats.tasks:
         if t.mcq_letters:
-            offered = metrics.offered_letters(data.qa["final"][t.task].rows or [])
+            offered = metrics.offered_letters(data.qa["final"][t.task].records("answer_letter", "options"))
             dists[t.task] = metrics.letter_distribution(t.mcq_letters, offered)
     if not dists:
         return {"note": "no multiple-choice rows in final/ (none has an answer letter)"}
@@ -121,9 +125,10 @@ def lengths(data: ReportData) -> dict:
     per_task, rows = {}, []
     for task in data.tasks:
         table = data.latest_qa(task)
-        if not table.built or not table.rows:
+        records = table.records("question", "answer")
+        if not records:
             continue
-        q, a = metrics.qa_lengths(table.rows)
+        q, a = metrics.qa_lengths(records)
         per_task[task] = (q, a)
         rows.append({"task": task, "table": table.name, "question": metrics.length_summary(q),
                      "answer": metrics.length_summary(a)})
@@ -135,7 +140,7 @@ def lengths(data: ReportData) -> dict:
 def modalities(data: ReportData) -> dict:
     if not data.summaries.built:
         return {"note": data.summaries.note}
-    dist = metrics.modality_distribution(data.summaries.rows or [])
+    dist = metrics.modality_distribution(data.summaries.records("modalities"))
     if not dist:
         return {"note": "no modalities in the summaries"}
     labels, values = zip(*dist, strict=True)
@@ -144,11 +149,15 @@ def modalities(data: ReportData) -> dict:
 
 
 def gallery(data: ReportData, limit: int) -> list[dict]:
-    figures = {f.figure_id: f for f in data.figures.rows or []}
+    """A few rows per task: picked from their ids, then only those rows and their figures parsed."""
     shown: set[str] = set()  # figures already in the gallery: later tasks prefer others
     out = []
     for task in data.tasks:
         table = data.latest_qa(task)
+        picked = select(table.records("qa_id", "figure_id"), limit, shown)
+        rows = {r.qa_id: r for r in table.rows_where("qa_id", [p.qa_id for p in picked])}
+        figures = {f.figure_id: f for f in data.figures.rows_where("figure_id", [p.figure_id for p in picked])}
+        chosen = [rows[p.qa_id] for p in picked if p.qa_id in rows]
         out.append({"task": task, "table": table.name, "note": table.note, "n": len(table),
-                    "examples": examples(table.rows or [], figures, data.out_dir, limit, shown)})
+                    "examples": examples(chosen, figures, data.out_dir)})
     return out

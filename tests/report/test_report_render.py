@@ -141,7 +141,7 @@ def test_gallery_card_images(full_out):
     from pipeline.report.load import load_report_data
 
     data = load_report_data(full_out)
-    figures = {f.figure_id: f for f in data.figures.rows}
+    figures = {f.figure_id: f for f in data.figures.rows_where("figure_id", ["PMC1/f1"])}
     fig = figures["PMC1/f1"]
     crop = str(full_out / "crops" / "PMC1_f1_B.png")
     row = qa(qa_id="single_panel_qa/PMC1/f1/0").model_copy(
@@ -170,3 +170,46 @@ def test_keep_rate_is_the_headline_next_to_the_model(full_out):
     assert stats.keep_rate == round(stats.total_final / stats.total_generated, 4)
     dropped = {t.task: t.rejected_by_gate for t in stats.tasks}
     assert any(dropped.values())  # the fixture's gate rejects are counted per task and gate
+
+
+def test_sections_read_columns_and_parse_only_the_gallery_rows(full_out, monkeypatch):
+    """The report never parses a whole QA table: the gallery picks rows from (qa_id, figure_id)
+    columns, and the picks equal those `select` makes over every parsed row."""
+    from pipeline.io.parquet import read_all
+    from pipeline.report import sections
+    from pipeline.report.load import load_report_data
+    from schemas import QARow
+
+    data = load_report_data(full_out)
+    shown: set[str] = set()
+    expected = {}
+    for task in data.tasks:
+        table = data.latest_qa(task)
+        expected[task] = [r.qa_id for r in select(read_all(full_out / table.name, QARow), 2, shown)]
+    parsed = []
+    original = QARow.model_validate.__func__
+
+    def counting(cls, obj, *args, **kwargs):
+        parsed.append(obj)
+        return original(cls, obj, *args, **kwargs)
+
+    monkeypatch.setattr(QARow, "model_validate", classmethod(counting))
+    cards = sections.gallery(load_report_data(full_out), 2)
+    assert {c["task"]: [e.row.qa_id for e in c["examples"]] for c in cards} == expected
+    assert len(parsed) == sum(len(ids) for ids in expected.values())
+    assert sum(len(data.latest_qa(t)) for t in data.tasks) > len(parsed)  # there were rows not parsed
+
+
+def test_a_shard_of_another_schema_version_is_reported_unreadable(tmp_path):
+    import pyarrow.parquet as pq
+
+    from schemas.arrow import METADATA_VERSION_KEY
+
+    out = build_dataset(tmp_path / "out", stages=1)
+    shard = out / "summaries" / "part-00000.parquet"
+    table = pq.read_table(shard)
+    meta = dict(table.schema.metadata)
+    meta[METADATA_VERSION_KEY] = b"0-old"
+    pq.write_table(table.replace_schema_metadata(meta), shard)
+    page = write_report(out).read_text()
+    assert "could not read summaries/" in page and "0-old" in page
