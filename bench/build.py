@@ -12,11 +12,17 @@ fixed L is calls/s / (C/L)), pipeline CPU per figure (the CLI process and its ch
 the CLI process, the per-stage wall/CPU/model seconds from the build report, and the unchanged
 rerun's wall time over the first run's.
 
+--embed-endpoint points de-leak's leakage scoring at a second fake server's /v1/embeddings (hashed
+word vectors, latency --embed-latency, same capacity) instead of the bundled MiniLM on our CPU, as a
+build would with `--embed-base-url` at a `vllm serve ... --task embed`; --embed-threads N sets the
+local MiniLM's torch threads (PMC_INSTRUCT_EMBED__THREADS) for an A/B of its CPU cost.
+
 Targets (issue 17): L=1 s -> endpoint >= 80 % busy; CPU <= 0.2 s/figure; RSS flat (+-20 %) from
 1k to 10k figures; unchanged CLI rerun <= 0.10 of the first run.
 
     .venv/bin/python bench/build.py [--figures 250,1000] [--latency 1,0.05] [--capacity 64]
                                     [--shard-size 250] [--shard-workers 8] [--keep DIR]
+                                    [--embed-endpoint [--embed-latency 0.02]] [--embed-threads N]
 """
 
 from __future__ import annotations
@@ -164,7 +170,9 @@ def _role(p: psutil.Process, main_pid: int) -> str:
 
 
 def bench_one(n_figures: int, latency: float, capacity: int, shard_size: int, shard_workers: int,
-              work: Path) -> dict:
+              work: Path, embed_latency: float | None = None, embed_threads: int | None = None) -> dict:
+    """`embed_latency`: None scores de-leak with the local MiniLM, else on a fake embeddings server
+    with that latency."""
     corpus = work / f"corpus-{n_figures}"
     if not corpus.exists():
         t = time.perf_counter()
@@ -173,15 +181,21 @@ def bench_one(n_figures: int, latency: float, capacity: int, shard_size: int, sh
     out = work / f"out-{n_figures}-L{latency}"
     shutil.rmtree(out, ignore_errors=True)
     proc, url = spawn(latency_s=latency, capacity=capacity, answers="varied", models=("fake-model", "fake-vlm"))
+    embed_proc, embed_url = (None, None) if embed_latency is None else spawn(
+        latency_s=embed_latency, capacity=capacity, models=("fake-embed",))
     env = {**os.environ, "PREFECT_HOME": str(work / f".prefect-{n_figures}-L{latency}"),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "PMC_INSTRUCT_TEXT__CONCURRENCY": str(capacity), "PMC_INSTRUCT_VISION__CONCURRENCY": str(capacity)}
     env.pop("PREFECT_API_URL", None)
+    if embed_threads:
+        env["PMC_INSTRUCT_EMBED__THREADS"] = str(embed_threads)
     args = ["build", "--input", str(corpus), "--out", str(out), "--base-url", url, "--model", "fake-model",
             "--vision-base-url", url, "--vision-model", "fake-vlm", "--shard-size", str(shard_size),
             "--shard-workers", str(shard_workers)]
+    if embed_url:
+        args += ["--embed-base-url", embed_url, "--embed-model", "fake-embed"]
     try:
         first = run_cli(args, env)
         stats = _admin(url)
@@ -189,10 +203,16 @@ def bench_one(n_figures: int, latency: float, capacity: int, shard_size: int, sh
         rerun = run_cli(args, env)
         stats2 = _admin(url)
         rerun["report"] = json.loads((out / "_state" / "build-report.json").read_text())
+        embed_calls = _admin(embed_url)["embedding_calls"] if embed_url else 0
     finally:
         proc.kill()
+        if embed_proc is not None:
+            embed_proc.kill()
     first["stats"], rerun["calls"] = stats, stats2["calls"] - stats["calls"]
-    return {"first": first, "rerun": rerun, "figures": n_figures, "latency": latency, "capacity": capacity}
+    scoring = (f"endpoint (fake, latency {embed_latency} s, {embed_calls} /embeddings calls over both runs)"
+               if embed_url else f"local MiniLM (torch threads: {embed_threads or 'default'})")
+    return {"first": first, "rerun": rerun, "figures": n_figures, "latency": latency, "capacity": capacity,
+            "scoring": scoring}
 
 
 def show(r: dict) -> None:
@@ -202,6 +222,7 @@ def show(r: dict) -> None:
     window = max(1e-9, st.get("last_end", 0) - st.get("first_start", 0))
     print(f"N={n} L={L}s C={C}: wall {f['wall']:.1f} s -> {n / f['wall']:.2f} figures/s; "
           f"{st['calls']} calls ({st['calls'] / n:.1f}/figure), {st['calls'] / f['wall']:.1f} calls/s")
+    print(f"  de-leak scoring: {r['scoring']}")
     print(f"  endpoint utilisation: {busy / (C * f['wall']):.1%} over the CLI run, "
           f"{busy / (C * window):.1%} from first to last call ({window:.1f} s); peak in flight {st['max_in_flight']}")
     print(f"  pipeline CPU: {f['cpu'] / n:.3f} s/figure (CLI process tree, {f['processes']} processes, {f['cpu']:.1f} s; "
@@ -240,6 +261,10 @@ def main() -> int:
     parser.add_argument("--shard-size", type=int, default=100)
     parser.add_argument("--shard-workers", type=int, default=8)
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp one)")
+    parser.add_argument("--embed-endpoint", action="store_true",
+                        help="score de-leak on a fake /v1/embeddings server instead of the local MiniLM")
+    parser.add_argument("--embed-latency", type=float, default=0.02, help="that server's latency per request (s)")
+    parser.add_argument("--embed-threads", type=int, default=None, help="torch threads of the local MiniLM")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="pmc-bench-build-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -249,7 +274,8 @@ def main() -> int:
             for latency in (float(x) for x in args.latency.split(",")):
                 print(f"-- {n} figures, latency {latency} s, capacity {args.capacity}, shard size "
                       f"{args.shard_size}, shard workers {args.shard_workers}", flush=True)
-                r = bench_one(n, latency, args.capacity, args.shard_size, args.shard_workers, work)
+                r = bench_one(n, latency, args.capacity, args.shard_size, args.shard_workers, work,
+                              args.embed_latency if args.embed_endpoint else None, args.embed_threads)
                 show(r)
                 results.append(r)
     finally:

@@ -175,8 +175,9 @@ def _ingest_in_background(config: BuildConfig, feed: ShardFeed) -> Callable[[], 
 
 def _preload_minilm_once(stages: list[Stage]) -> Callable[[], None]:
     """On the first shard that has work, start loading de-leak's embedding model in the background
-    (it is ready by the time QA rows reach de-leak); an unchanged rerun never loads it."""
-    wanted = [any(isinstance(s, DeleakStage) and s.config.embedding_weight > 0 for s in stages)]
+    (it is ready by the time QA rows reach de-leak); an unchanged rerun never loads it, nor does a
+    build that scores on an embeddings endpoint (the local model is then only its fallback)."""
+    wanted = [any(isinstance(s, DeleakStage) and s.scorer.uses_local_model for s in stages)]
 
     def preload() -> None:
         if wanted[0]:

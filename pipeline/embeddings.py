@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -80,16 +81,32 @@ def _batches(texts: list[str]) -> list[list[int]]:
     return groups
 
 
-def embed(texts: list[str]) -> np.ndarray:
-    """(n, 384) float32, L2-normalised; an empty list gives a (0, 384) array."""
+def embed(texts: list[str], threads: int | None = None) -> np.ndarray:
+    """(n, 384) float32, L2-normalised; an empty list gives a (0, 384) array. `threads`: torch's
+    intra-op threads while encoding (None: leave torch's setting), restored afterwards."""
     model = get_model()
     dim = model.get_embedding_dimension()
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    with _ENCODE:
+    with _ENCODE, _torch_threads(threads):
         for group in _batches(list(texts)):
             out[group] = model.encode([texts[i] for i in group], batch_size=len(group),
                                       normalize_embeddings=True, show_progress_bar=False)
     return out
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

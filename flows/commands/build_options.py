@@ -29,6 +29,8 @@ class BuildOptions:
     model: Optional[str] = None
     vision_base_url: Optional[list[str]] = None
     vision_model: Optional[str] = None
+    embed_base_url: Optional[list[str]] = None
+    embed_model: Optional[str] = None
     config: Optional[Path] = None
     no_cache: bool = False
     cache_dir: Optional[Path] = None
@@ -56,7 +58,12 @@ class BuildOptions:
             vision.update(backend="openai", base_urls=list(self.vision_base_url))
         if self.vision_model:
             vision["model"] = self.vision_model
-        return {k: v for k, v in (("text", text), ("vision", vision)) if v}
+        embed: dict = {}
+        if self.embed_base_url:
+            embed.update(backend="openai", base_urls=list(self.embed_base_url))
+        if self.embed_model:
+            embed["model"] = self.embed_model
+        return {k: v for k, v in (("text", text), ("vision", vision), ("embed", embed)) if v}
 
 
 def _opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
@@ -78,6 +85,11 @@ SHARED = [
     _opt("vision_base_url", Annotated[Optional[list[str]], typer.Option(
         "--vision-base-url", help="OpenAI-compatible vision endpoint (repeatable)")]),
     _opt("vision_model", Annotated[Optional[str], typer.Option("--vision-model", help="vision model name on that endpoint")]),
+    _opt("embed_base_url", Annotated[Optional[list[str]], typer.Option(
+        "--embed-base-url", help="OpenAI-compatible /embeddings endpoint for de-leak scoring (repeatable; "
+                                 "default: the bundled MiniLM on this machine's CPU)")]),
+    _opt("embed_model", Annotated[Optional[str], typer.Option(
+        "--embed-model", help="embedding model name on that endpoint, e.g. sentence-transformers/all-MiniLM-L6-v2")]),
     _opt("config", Annotated[Optional[Path], typer.Option("--config", help="TOML/YAML engine config file (models table)")]),
     _opt("no_cache", Annotated[bool, typer.Option("--no-cache", help="ignore the response cache")], False),
     _opt("cache_dir", Annotated[Optional[Path], typer.Option(

@@ -46,7 +46,8 @@ STAGE_FACTORIES: list[tuple[str, StageFactory]] = [
     ("knowledge", lambda c: KnowledgeStage(c.model_options(c.knowledge), c.prompts_dir)),
     ("perception", lambda c: PerceptionStage(c.perception_mode, c.model_options(c.perception), c.prompts_dir)),
     ("qa", lambda c: build_generators(c.model_options(c.generation), c.tasks, c.prompts_dir)),
-    ("deleak", lambda c: build_deleak_stages(c.tasks or generator_names(), c.model_options(c.deleak), c.prompts_dir)),
+    ("deleak", lambda c: build_deleak_stages(c.tasks or generator_names(), c.model_options(c.deleak), c.prompts_dir,
+                                             c.engine.embed)),
 ]
 
 StepFactory = Callable[[BuildConfig], GlobalStep]

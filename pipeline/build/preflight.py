@@ -97,6 +97,13 @@ def check_roles(settings: Any) -> list[Problem]:
     if vision.backend == "openai" and vision.base_urls and not vision.model:
         found.append(Problem("--vision-model", "--vision-model is needed with --vision-base-url: the vision "
                              "model name the server serves"))
+    embed = settings.embed
+    if embed.backend == "openai" and not embed.base_urls:
+        found.append(Problem("--embed-base-url", "--embed-base-url is needed with PMC_INSTRUCT_EMBED__BACKEND=openai: "
+                             "the OpenAI-compatible embeddings server's URL, e.g. http://localhost:8001/v1"))
+    elif embed.backend == "openai" and not embed.model:
+        found.append(Problem("--embed-model", "--embed-model is needed with --embed-base-url: the embedding model "
+                             "name the server serves, e.g. sentence-transformers/all-MiniLM-L6-v2"))
     return found
 
 
@@ -125,7 +132,8 @@ def check_endpoints(settings: Any, timeout: float = ENDPOINT_TIMEOUT_S) -> list[
 
     jobs = []
     for role_name, flag, model_flag in (("text", "--base-url", "--model"),
-                                        ("vision", "--vision-base-url", "--vision-model")):
+                                        ("vision", "--vision-base-url", "--vision-model"),
+                                        ("embed", "--embed-base-url", "--embed-model")):
         role = getattr(settings, role_name)
         if not role.uses_endpoint or not role.model:
             continue
@@ -135,7 +143,7 @@ def check_endpoints(settings: Any, timeout: float = ENDPOINT_TIMEOUT_S) -> list[
     if not jobs:
         return []
     with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
-        answers = list(pool.map(lambda j: _listed_models(j[3], j[4], timeout), jobs))
+        answers = list(pool.map(lambda j: _check_one(*j, timeout), jobs))
     found = []
     for (flag, model_flag, model, url, _), (names, error) in zip(jobs, answers):
         if error is not None:
@@ -144,6 +152,37 @@ def check_endpoints(settings: Any, timeout: float = ENDPOINT_TIMEOUT_S) -> list[
             served = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "") or "nothing"
             found.append(Problem(model_flag, f"{model_flag} {model}: not served by {url} (it serves: {served})"))
     return found
+
+
+def _check_one(flag: str, model_flag: str, model: str, url: str, api_key: str | None,
+               timeout: float) -> tuple[list[str] | None, str | None]:
+    names, error = _listed_models(url, api_key, timeout)
+    if error is None and flag == "--embed-base-url" and model in names:
+        error = _embeds(url, model, api_key, timeout)
+    return names, error
+
+
+def _embeds(url: str, model: str, api_key: str | None, timeout: float) -> str | None:
+    """None when POST /embeddings turns one sentence into a vector; else why not (a chat model served
+    without `--task embed` is listed by /models but answers 400 here)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        resp = httpx.post(f"{url.rstrip('/')}/embeddings", headers=headers, timeout=timeout,
+                          json={"model": model, "input": ["preflight check"], "encoding_format": "float"})
+    except httpx.HTTPError as exc:
+        return f"POST /embeddings: not reachable ({type(exc).__name__}: {exc or 'no answer'})"
+    if resp.status_code != 200:
+        return (f"POST /embeddings for {model} answered HTTP {resp.status_code} ({resp.text[:200]!r}); is it "
+                "served as an embedding model (vLLM: --task embed)?")
+    try:
+        vector = resp.json()["data"][0]["embedding"]
+        if not vector or not all(isinstance(x, (int, float)) for x in vector):
+            raise ValueError
+    except (ValueError, KeyError, IndexError, TypeError):
+        return "POST /embeddings did not answer an OpenAI-style embedding list"
+    return None
 
 
 def check_input(input_dir: Path, out_dir: Path, fmt: str = "auto") -> list[Problem]:

@@ -6,17 +6,28 @@
     score      = (w_o * overlap + w_e * similarity) / (w_o + w_e)
 
 An empty context, or an answer with no content words and no text, scores 0.
+
+The embedder is the local MiniLM (pipeline.embeddings) or an /embeddings endpoint
+(pipeline.embeddings_endpoint). When the endpoint fails, a batch is scored with the `fallback`
+(the local MiniLM) and a warning is logged: a run never stops for it, and every row keeps a score.
+`scorer_id` names the primary model; it enters the de-leak stage's settings fingerprint.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+log = logging.getLogger(__name__)
+LOCAL_SCORER_ID = "all-MiniLM-L6-v2"
+WARN_EVERY_S = 60.0  # an endpoint outage falls back on every batch; say so once a minute, not per batch
 
 WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
@@ -56,10 +67,20 @@ class Leakage:
 Embedder = Callable[[list[str]], np.ndarray]
 
 
-def _default_embedder(texts: list[str]) -> np.ndarray:
-    from pipeline.embeddings import embed
+@dataclass(frozen=True)
+class LocalEmbedder:
+    """The bundled MiniLM on this machine (pipeline.embeddings); `threads`: torch threads while it
+    encodes (None: torch's default)."""
 
-    return embed(texts)
+    threads: int | None = None
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        from pipeline.embeddings import embed
+
+        return embed(texts, threads=self.threads)
+
+
+_default_embedder = LocalEmbedder()
 
 
 class _VectorMemo:
@@ -96,12 +117,45 @@ class _VectorMemo:
         return np.stack([known[t] for t in texts])
 
 
+def _is_endpoint_failure(exc: BaseException) -> bool:
+    from pipeline.embeddings_endpoint import EmbeddingEndpointError
+
+    return isinstance(exc, EmbeddingEndpointError)
+
+
 @dataclass
 class LeakageScorer:
     overlap_weight: float = 0.5
     embedding_weight: float = 0.5
     embedder: Embedder = _default_embedder
     memo: _VectorMemo = field(default_factory=_VectorMemo, repr=False, compare=False)
+    scorer_id: str = LOCAL_SCORER_ID
+    # used for a batch the embedder could not embed (an endpoint down); None: the failure propagates
+    fallback: Embedder | None = None
+    fallback_memo: _VectorMemo = field(default_factory=_VectorMemo, repr=False, compare=False)
+    fallbacks: int = field(default=0, repr=False, compare=False)  # batches scored by the fallback
+    _warned_at: float = field(default=float("-inf"), repr=False, compare=False)
+
+    @property
+    def uses_local_model(self) -> bool:
+        """Whether scoring loads the local MiniLM in this process (a build preloads it then)."""
+        return self.embedding_weight > 0 and isinstance(self.embedder, LocalEmbedder)
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Vectors of `texts`, all from one model: the embedder's, or the fallback's for the whole
+        batch (their dimensions and scales need not agree, so a batch never mixes them)."""
+        try:
+            return self.memo.embed(self.embedder, texts)
+        except Exception as exc:
+            if self.fallback is None or not _is_endpoint_failure(exc):
+                raise
+            self.fallbacks += 1
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_EVERY_S:
+                self._warned_at = now
+                log.warning("de-leak: %s; scoring with the local %s instead (%d batch(es) so far)",
+                            exc, LOCAL_SCORER_ID, self.fallbacks)
+            return self.fallback_memo.embed(self.fallback, texts)
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[Leakage]:
         """Leakage of each (context, answer) pair; all texts are embedded in one batch."""
@@ -116,7 +170,7 @@ class LeakageScorer:
             texts.append(answer)
             texts.extend(sents)
             spans.append((start, start + 1, start + 1 + len(sents)))
-        vectors = self.memo.embed(self.embedder, texts) if texts else None  # each distinct text once
+        vectors = self._vectors(texts) if texts else None  # each distinct text once
         out = []
         total = self.overlap_weight + self.embedding_weight
         for (context, answer), span in zip(pairs, spans, strict=True):
@@ -130,3 +184,16 @@ class LeakageScorer:
 
     def score(self, context: str, answer: str) -> Leakage:
         return self.score_many([(context, answer)])[0]
+
+
+def make_scorer(overlap_weight: float = 0.5, embedding_weight: float = 0.5, embed_role=None) -> LeakageScorer:
+    """The scorer for a build: the local MiniLM, or the endpoint `embed_role` (pipeline.engine.settings
+    EmbedRole) configures, with the local MiniLM as its fallback."""
+    local = LocalEmbedder(embed_role.threads) if embed_role is not None else _default_embedder
+    if embed_role is None or not embed_role.uses_endpoint:
+        return LeakageScorer(overlap_weight, embedding_weight, embedder=local)
+    from pipeline.embeddings_endpoint import EndpointEmbedder
+
+    endpoint = EndpointEmbedder(embed_role)
+    return LeakageScorer(overlap_weight, embedding_weight, embedder=endpoint, scorer_id=endpoint.scorer_id,
+                         fallback=local)

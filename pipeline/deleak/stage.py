@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.deleak.config import DeleakConfig
-from pipeline.deleak.leakage import LeakageScorer
+from pipeline.deleak.leakage import LOCAL_SCORER_ID, LeakageScorer, make_scorer
 from pipeline.deleak.redact import redact, unreadable
 from pipeline.engine.types import ChatResult
 from pipeline.generators.conversation import rerender, strip_placeholders
@@ -39,7 +39,7 @@ from schemas.generation import DeleakOutput
 TEMPLATE = "deleak_context"
 REDACT_TEMPLATE = "deleak.redact"
 TEXT_ONLY = "deleak.text_only"  # marker: no image, so the context is the row's only source of the answer
-SCORER_ID = "all-MiniLM-L6-v2"
+SCORER_ID = LOCAL_SCORER_ID  # the local model's id; an endpoint scorer's is "openai:<model>"
 # Scores closer than this are a tie. The same sentence embedded in batches of different shapes
 # differs in the last float bits, so a rewrite that keeps the original's most telling sentence
 # scores "lower" or "higher" by ~1e-7 depending on the batch; the outcome must not.
@@ -74,7 +74,8 @@ class DeleakStage(Stage):
         self.input_tables = ("figures", f"qa/{task}")
 
     def settings_fingerprint(self) -> dict[str, Any]:
-        return {"task": self.task, "scorer": SCORER_ID, **self.config.model_dump()}
+        # which model scores leakage: scores of another model are not comparable, so its shards rerun
+        return {"task": self.task, "scorer": self.scorer.scorer_id, **self.config.model_dump()}
 
     def row_key(self, row: QARow) -> str:
         return row.qa_id
@@ -161,8 +162,10 @@ class DeleakStage(Stage):
         )
 
 
-def build_deleak_stages(tasks: list[str], config: DeleakConfig | None = None, prompts_dir: Path | None = None) -> list[DeleakStage]:
-    """One de-leak stage per task; they share one scorer (and so one loaded embedding model)."""
+def build_deleak_stages(tasks: list[str], config: DeleakConfig | None = None, prompts_dir: Path | None = None,
+                        embed_role=None) -> list[DeleakStage]:
+    """One de-leak stage per task; they share one scorer (and so one loaded embedding model, or one
+    endpoint client with its in-flight bound). `embed_role`: EngineSettings.embed (None: local MiniLM)."""
     config = config or DeleakConfig()
-    scorer = LeakageScorer(config.overlap_weight, config.embedding_weight)
+    scorer = make_scorer(config.overlap_weight, config.embedding_weight, embed_role)
     return [DeleakStage(t, config, scorer=scorer, prompts_dir=prompts_dir) for t in tasks]

@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -73,6 +73,24 @@ class ModelRole(BaseModel):
         return fallback
 
 
+class EmbedRole(ModelRole):
+    """De-leak's sentence-embedding model. embedded: the all-MiniLM-L6-v2 shipped with the package, on
+    this machine's CPU (`model` is ignored); openai: POST /embeddings on base_urls (e.g. `vllm serve
+    sentence-transformers/all-MiniLM-L6-v2 --task embed`), `model` naming the served model. Giving
+    base_urls without a backend means openai. `max_batch` is inputs per request; `threads` the torch
+    threads of the local model (None: torch's default)."""
+
+    concurrency: int = Field(16, ge=1, le=4096)
+    max_batch: int = Field(256, ge=1, description="inputs per /embeddings request")
+    timeout_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _endpoint_when_urls(self) -> "EmbedRole":
+        if self.base_urls and "backend" not in self.model_fields_set:
+            self.backend = "openai"
+        return self
+
+
 def _default_vision() -> ModelRole:
     # The embedded model reads text only: an unconfigured vision role means "no vision backend".
     return ModelRole(backend="embedded")
@@ -87,6 +105,7 @@ class EngineSettings(BaseSettings):
 
     text: ModelRole = Field(default_factory=ModelRole)
     vision: ModelRole = Field(default_factory=_default_vision)
+    embed: EmbedRole = Field(default_factory=EmbedRole)
     # Only from the environment (PMC_INSTRUCT_API_KEY); excluded from dumps and repr.
     api_key: SecretStr | None = Field(None, exclude=True, repr=False)
 
@@ -120,7 +139,7 @@ class _FileSource(PydanticBaseSettingsSource):
         table = raw.get("models") if isinstance(raw.get("models"), dict) else raw
         if _has_key(table, "api_key"):
             raise ValueError(f"config file {path} holds an api_key: put keys in the environment instead")
-        self._data = {k: v for k, v in table.items() if k in ("text", "vision")}
+        self._data = {k: v for k, v in table.items() if k in ("text", "vision", "embed")}
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False

@@ -2,7 +2,8 @@
 
 Start it in a background thread (`FakeOpenAIServer(...).start()`, or as a context manager) or in a
 subprocess (`spawn(...)` / `python -m fakes.openai_server`), on 127.0.0.1 with a random port. It serves
-POST /v1/chat/completions and GET /v1/models, records every call, and can inject latency, a capacity of
+POST /v1/chat/completions, POST /v1/embeddings (hashed word features: fakes.hashed_embeddings) and
+GET /v1/models, records every call, and can inject latency, a capacity of
 C concurrent requests, 429/503 with Retry-After, 500, timeouts, malformed bodies, truncated bodies,
 non-JSON and schema-invalid answers, either scripted (`script([...])`, in order) or by rate with a
 seeded RNG. Answers come from a pluggable responder; the default one produces a valid instance of the
@@ -30,6 +31,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
+from fakes.hashed_embeddings import embedding_reply
 
 FAULTS = ("429", "503", "500", "timeout", "malformed", "truncated", "bad_json", "schema_invalid", "echo_auth")
 
@@ -209,6 +212,9 @@ class FakeOpenAIServer:
     def chat_calls(self) -> list[CallRecord]:
         return [c for c in self.calls if c.path.endswith("/chat/completions")]
 
+    def embedding_calls(self) -> list[CallRecord]:
+        return [c for c in self.calls if c.path.endswith("/embeddings")]
+
     # -- answers ---------------------------------------------------------------------------------
     def default_responder(self, body: dict[str, Any], record: CallRecord) -> str:
         if record.template and record.template.split("/")[0] in self.canned:
@@ -258,38 +264,46 @@ class FakeOpenAIServer:
 
         @app.get("/_admin/stats")
         async def stats() -> dict[str, Any]:
-            return {"calls": len(self.chat_calls()), "max_in_flight": self.max_in_flight,
+            return {"calls": len(self.chat_calls()), "embedding_calls": len(self.embedding_calls()),
+                    "max_in_flight": self.max_in_flight,
                     "busy_s": self.busy_s, "first_start": self.first_start or 0.0, "last_end": self.last_end}
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> Response:
-            body = await request.json()
-            template = request.headers.get("x-pmc-template")
-            fault = (self.fault_for(body, template) if self.fault_for else None) or self._pick_fault()
-            with self._lock:
-                record = CallRecord(len(self.calls), time.monotonic(), request.url.path,
-                                    body if self.record_bodies else {}, dict(request.headers), fault,
-                                    request.headers.get("x-pmc-template"))
-                self.calls.append(record)
-                self.in_flight += 1
-                self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                if self._sem is None and self.capacity:
-                    self._sem = asyncio.Semaphore(self.capacity)
-                if self._sem is not None:
-                    async with self._sem:
-                        return await self._timed_answer(body, record, fault)
-                return await self._timed_answer(body, record, fault)
-            finally:
-                with self._lock:
-                    self.in_flight -= 1
+            return await self._admitted(request, await request.json(), self._answer)
+
+        @app.post("/v1/embeddings")
+        async def embeddings(request: Request) -> Response:
+            # latency, capacity and faults as for chat calls (one slot per request, whatever its inputs)
+            return await self._admitted(request, await request.json(), self._embedding_answer)
 
         return app
 
-    async def _timed_answer(self, body: dict[str, Any], record: CallRecord, fault: str | None) -> Response:
+    async def _admitted(self, request: Request, body: dict[str, Any], answer) -> Response:
+        template = request.headers.get("x-pmc-template")
+        fault = (self.fault_for(body, template) if self.fault_for else None) or self._pick_fault()
+        with self._lock:
+            record = CallRecord(len(self.calls), time.monotonic(), request.url.path,
+                                body if self.record_bodies else {}, dict(request.headers), fault,
+                                request.headers.get("x-pmc-template"))
+            self.calls.append(record)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self._sem is None and self.capacity:
+                self._sem = asyncio.Semaphore(self.capacity)
+            if self._sem is not None:
+                async with self._sem:
+                    return await self._timed_answer(body, record, fault, answer)
+            return await self._timed_answer(body, record, fault, answer)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _timed_answer(self, body: dict[str, Any], record: CallRecord, fault: str | None, answer) -> Response:
         start = time.time()
         try:
-            return await self._answer(body, record, fault)
+            return await answer(body, record, fault)
         finally:
             end = time.time()
             with self._lock:
@@ -328,6 +342,18 @@ class FakeOpenAIServer:
         if fault == "length":  # the normal answer, reported as cut short by max_tokens
             return JSONResponse(self._completion(body, self.responder(body, record), finish="length"))
         return JSONResponse(self._completion(body, self.responder(body, record)))
+
+    async def _embedding_answer(self, body: dict[str, Any], record: CallRecord, fault: str | None) -> Response:
+        """Transport faults as for chat (429/503/500/timeout/echo_auth/malformed/truncated); a model it
+        does not list answers 404, as vLLM does."""
+        if fault in ("429", "503", "500", "timeout", "echo_auth", "malformed", "truncated"):
+            return await self._answer(body, record, fault)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if body.get("model") not in self.models:
+            return JSONResponse({"error": {"message": f"The model `{body.get('model')}` does not exist.",
+                                           "type": "NotFoundError", "code": 404}}, status_code=404)
+        return JSONResponse(embedding_reply(body))
 
     # -- lifecycle (thread) -------------------------------------------------------------------
     def start(self) -> FakeOpenAIServer:
