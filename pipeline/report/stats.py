@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
@@ -68,17 +70,35 @@ class DatasetStats(BaseModel):
 
 def _columns(folder: Path, columns: list[str], unreadable: list[str]) -> dict[str, list]:
     """The columns of every shard; a shard that cannot be read adds no rows and its path to
-    `unreadable` (finalize rejects such a shard of its input; the report says its numbers are off)."""
+    `unreadable` (finalize rejects such a shard of its input; the report says its numbers are off).
+    A nested field is named with a dot ("provenance.model_id") and read without its siblings."""
     out: dict[str, list] = {c: [] for c in columns}
+    for table in _tables(folder, columns, unreadable):
+        for c, column in zip(columns, table.columns, strict=True):
+            out[c].extend(column.to_pylist())
+    return out
+
+
+def _tables(folder: Path, columns: list[str], unreadable: list[str]) -> Iterator[pa.Table]:
+    """The shards of a table, one at a time, reading only `columns`."""
     for shard in list_shards(folder):
         try:
             table = pq.read_table(shard, columns=columns)
         except (OSError, pa.ArrowException):
             unreadable.append(str(shard))
             continue
-        for c in columns:
-            out[c].extend(table.column(c).to_pylist())
-    return out
+        yield table
+
+
+def _rewritten(folder: Path, unreadable: list[str]) -> int:
+    """Rows whose context differs from the one before de-leakage, counted in Arrow (the contexts
+    themselves are the largest strings of a row and never need to become Python objects)."""
+    total = 0
+    for table in _tables(folder, ["context", "context_original"], unreadable):
+        context, original = table.column(0), table.column(1)
+        changed = pc.and_(pc.is_valid(original), pc.not_equal(pc.fill_null(context, ""), original))
+        total += int(pc.sum(pc.cast(pc.fill_null(changed, False), pa.int64())).as_py() or 0)
+    return total
 
 
 def _count(folder: Path, unreadable: list[str]) -> int:
@@ -98,7 +118,7 @@ def _mean(values: list) -> float | None:
 
 def _models(folder: Path, unreadable: list[str]) -> list[str]:
     """Distinct model ids in a table's provenance ("rule" for rows no model wrote)."""
-    names = {(p or {}).get("model_id") or "rule" for p in _columns(folder, ["provenance"], unreadable)["provenance"]}
+    names = {m or "rule" for m in _columns(folder, ["provenance.model_id"], unreadable)["provenance.model_id"]}
     return sorted(names)
 
 
@@ -161,14 +181,12 @@ def compute_stats(out_dir: Path) -> DatasetStats:
         st.rejects_by_reason = dict(sorted(task_reasons[task].items()))
         final_dir = out / "final" / task
         leak_dir = final_dir if list_shards(final_dir) else out / "deleaked" / task
-        leak = _columns(leak_dir, ["leakage_before", "leakage_after", "context", "context_original"], unreadable)
+        leak = _columns(leak_dir, ["leakage_before", "leakage_after"], unreadable)
         st.leakage_before_mean = _mean(leak["leakage_before"])
         st.leakage_after_mean = _mean(leak["leakage_after"])
-        st.rewritten = sum(
-            1 for c, o in zip(leak["context"], leak["context_original"], strict=True) if o is not None and c != o
-        )
-        final = _columns(final_dir, ["split", "answer_letter", "provenance"], unreadable)
-        st.rule_fallbacks = sum(1 for p in final["provenance"] if (p or {}).get("template_name", "").endswith(".rule"))
+        st.rewritten = _rewritten(leak_dir, unreadable)
+        final = _columns(final_dir, ["split", "answer_letter", "provenance.template_name"], unreadable)
+        st.rule_fallbacks = sum(1 for name in final["provenance.template_name"] if (name or "").endswith(".rule"))
         st.final = len(final["split"])
         splits = Counter(final["split"])
         st.train, st.eval = splits.get("train", 0), splits.get("eval", 0)
