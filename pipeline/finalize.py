@@ -7,27 +7,36 @@ gates over the whole dataset in order schema -> answer -> truncated -> echo -> g
 grounded -> geometry -> dedup -> mcq_balance -> split,
 writes rejects/gate.<name>/part-00000.parquet (rewritten each run), final/<task>/, the InternVL
 export and stats.json. Idempotent: running it again on the same inputs gives the same files.
+
+It streams (issue 17): no more than one input shard's rows and one final shard's Arrow table are held
+at a time, plus ~1 KB of keys per row for the global gates; the rows between the passes wait in a
+spool under <out>/.finalize/ (see run_finalize).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from pipeline.exports import InternVLConfig, export_internvl, write_final
+from pipeline.exports import InternVLConfig
+from pipeline.exports.internvl import InternVLWriter
+from pipeline.finalizing.first_pass import first_pass
+from pipeline.finalizing.global_gates import global_gates
+from pipeline.finalizing.second_pass import write_outputs
+from pipeline.finalizing.spool import Spool
+from pipeline.finalizing.support import SupportIndex
 from pipeline.gates import (
     AnswerConfig, AnswerGate, ContextGate, DedupConfig, DedupGate, EchoGate, GenericQuestionGate, GeometryGate,
-    GroundedGate, MCQBalanceConfig, MCQBalanceGate, SchemaGate, SplitConfig, SplitGate, TruncatedGate, load_support,
+    GroundedGate, MCQBalanceConfig, MCQBalanceGate, SplitConfig, SplitGate, TruncatedGate,
 )
 from pipeline.gates.base import Gate
-from pipeline.gates.judge import JudgeConfig, JudgeGate
-from pipeline.io.parquet import list_shards, read_table, write_rows
+from pipeline.gates.judge import JudgeConfig
+from pipeline.io.parquet import write_rows
 from pipeline.report.stats import DatasetStats, compute_stats, write_stats
-from schemas import QARow, Reject, RejectReason
+from schemas import Reject
 
 
 class FinalizeConfig(BaseModel):
@@ -75,27 +84,6 @@ def _tasks(out: Path, config: FinalizeConfig) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
-def _read_rows(out: Path, source: str, tasks: list[str], schema: SchemaGate
-               ) -> tuple[list[QARow], list[Reject], list[Reject], int]:
-    """Every task's rows, parsed shard by shard so that only one shard's raw records are held at a
-    time (all of them next to the rows cost 0.1 GB more at 10k figures): (rows, schema rejects,
-    unreadable shards, records read)."""
-    rows, invalid, unreadable, count = [], [], [], 0
-    for task in tasks:
-        for shard in list_shards(out / source / task):
-            try:
-                records = read_table(shard).to_pylist()
-            except Exception as exc:  # an unreadable shard is reported, the rest goes on
-                unreadable.append(Reject(item=str(shard), stage=schema.stage, reason=RejectReason.INPUT_UNREADABLE,
-                                         detail=f"{shard}: {type(exc).__name__}: {exc}"))
-                continue
-            count += len(records)
-            parsed, bad = schema.parse(records)
-            rows += parsed
-            invalid += bad
-    return rows, invalid, unreadable, count
-
-
 def build_gates(config: FinalizeConfig, support: dict[str, str] | None = None) -> list[Gate]:
     """The gates after the schema gate, in order; `support` is load_support(out) for the grounding gate."""
     return [
@@ -122,39 +110,43 @@ def _judge_engine(out: Path, judge: JudgeConfig):
 
 
 def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> FinalizeResult:
+    """Two passes over the data, so memory does not grow with the build (issue 17): the per-row gates
+    shard by shard into a spool with compact keys per row (pipeline.finalizing.first_pass), the
+    global gates decided on the keys (pipeline.finalizing.global_gates), then the final tables and the
+    export written from the spool (pipeline.finalizing.second_pass). The kept and rejected rows, the
+    MCQ moves and the split are those of the gates' apply over the whole list (pipeline.finalizing.reference)."""
     start = time.perf_counter()
     config = config or FinalizeConfig()
     out = Path(out_dir)
     tasks = _tasks(out, config)
-    schema = SchemaGate()
-    parsed, invalid, unreadable, rows_in = _read_rows(out, config.source, tasks, schema)
-    rows, failed = schema.apply(parsed)
-    rejects = invalid + failed
-    del parsed
-    outcomes = [GateOutcome(gate=schema.name, rows_in=rows_in, rows_out=len(rows), rejects=len(rejects) + len(unreadable))]
-    write_rows(out / "rejects" / schema.stage / "part-00000.parquet", unreadable + rejects, Reject)
-    support = load_support(out, {r.figure_id for r in rows})
+    support = SupportIndex(out)  # figure text read on demand, not held whole
     gates = build_gates(config, support)
-    judge_engine = _judge_engine(out, config.judge)
-    if judge_engine is not None:  # before the split, so a dropped row never reaches either side
-        gates.insert(-1, JudgeGate(judge_engine, config.judge, support))
-    for gate in gates:
-        before = len(rows)
-        rows, dropped = gate.apply(rows)
-        outcomes.append(GateOutcome(gate=gate.name, rows_in=before, rows_out=len(rows), rejects=len(dropped)))
-        write_rows(out / "rejects" / gate.stage / "part-00000.parquet", dropped, Reject)
-    if judge_engine is not None:
-        asyncio.run(judge_engine.aclose())
-
-    by_task: dict[str, list[QARow]] = {t: [] for t in tasks}
-    for row in rows:
-        by_task.setdefault(row.task, []).append(row)
-    for task, task_rows in by_task.items():
-        write_final(out, task, task_rows, config.rows_per_shard)
-
+    row_gates, (dedup, mcq, split) = gates[:-3], gates[-3:]
+    spool = Spool(out)
+    try:
+        first = first_pass(out, config.source, tasks, row_gates, dedup, spool)
+        schema_rejects = first.unreadable + first.invalid + first.schema_gate.rejects
+        write_rows(out / "rejects" / "gate.schema" / "part-00000.parquet", schema_rejects, Reject)
+        outcomes = [GateOutcome(gate="schema", rows_in=first.records, rows_out=first.schema_gate.rows_out,
+                                rejects=len(schema_rejects))]
+        for name, count in first.gates.items():
+            outcomes.append(GateOutcome(gate=name, rows_in=count.rows_in, rows_out=count.rows_out, rejects=len(count.rejects)))
+            write_rows(out / "rejects" / f"gate.{name}" / "part-00000.parquet", count.rejects, Reject)
+        decided = global_gates(first.keys, spool, dedup, mcq, split, tasks, _judge_engine(out, config.judge),
+                               config.judge, support)
+        for gate, rows_in, rejects in decided.stages:
+            outcomes.append(GateOutcome(gate=gate.name, rows_in=rows_in, rows_out=rows_in - len(rejects), rejects=len(rejects)))
+            write_rows(out / "rejects" / gate.stage / "part-00000.parquet", rejects, Reject)
+        first_records = first.records
+        first.keys.close()
+        del first  # the keys: pass 2 needs only the decisions
+        export = InternVLWriter(out, config.internvl) if config.export_internvl else None
+        rows_out = write_outputs(out, spool, decided.kept, decided.moves, config.split, config.rows_per_shard, export)
+    finally:
+        spool.remove()
     meta_path, eval_meta_path, export_rejects = None, None, []
-    if config.export_internvl:
-        _, export_rejects = export_internvl(out, by_task, config.internvl)
+    if export is not None:
+        _, export_rejects = export.close()
         meta_path = str(out / "export" / "internvl" / "meta.json")
         eval_meta_path = str(out / "export" / "internvl" / "meta_eval.json")
     write_rows(out / "rejects" / "export" / "part-00000.parquet", export_rejects, Reject)
@@ -163,9 +155,9 @@ def run_finalize(out_dir: Path, config: FinalizeConfig | None = None) -> Finaliz
     stats_path = write_stats(out, stats)
     return FinalizeResult(
         out_dir=str(out),
-        tasks=sorted(by_task),
-        rows_in=rows_in,
-        rows_out={t: len(r) for t, r in sorted(by_task.items())},
+        tasks=sorted(rows_out),
+        rows_in=first_records,
+        rows_out=rows_out,
         gates=outcomes,
         export_rejects=len(export_rejects),
         meta_path=meta_path,

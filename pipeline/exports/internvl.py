@@ -18,6 +18,7 @@ file with `root`/`annotation` made absolute). Our own finetune resolves them aga
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from pipeline.ingest.images import web_image_bytes
-from pipeline.io.atomic import atomic_write_bytes, atomic_write_text
+from pipeline.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from schemas import QARow, Reject, RejectReason
 
 STAGE = "export"
@@ -67,38 +68,77 @@ def record(row: QARow, store: ImageStore) -> dict:
     return line
 
 
+class InternVLWriter:
+    """Writes the export one task at a time, each task's rows handed over in qa_id order (any
+    number of calls to add), so no task's rows need to be held: the two annotation files of the
+    task are written as the rows come and moved into place by end_task(); close() writes the meta
+    files. Rejects (rows whose images could not be read) come out per task, train before eval."""
+
+    def __init__(self, out_dir: Path, config: InternVLConfig | None = None) -> None:
+        self.config = config or InternVLConfig()
+        self.root = (Path(out_dir) / "export" / "internvl").resolve()
+        self.store = ImageStore(self.root)
+        self.metas: dict[str, dict[str, dict]] = {"train": {}, "eval": {}}
+        self.rejects: list[Reject] = []
+        self._task: str | None = None
+        self._stack: contextlib.ExitStack | None = None
+
+    def begin_task(self, task: str) -> None:
+        self._task, self._stack = task, contextlib.ExitStack()
+        self._files = {split: self._stack.enter_context(atomic_path(self.root / f"{task}_{split}.jsonl"))
+                       for split in ("train", "eval")}
+        self._handles = {split: self._stack.enter_context(open(path, "w", encoding="utf-8"))
+                         for split, path in self._files.items()}
+        self._lengths = {"train": 0, "eval": 0}
+        self._task_rejects: dict[str, list[Reject]] = {"train": [], "eval": []}
+
+    def add(self, row: QARow) -> None:
+        split = row.split or "train"
+        try:
+            line = json.dumps(record(row, self.store), ensure_ascii=False)
+        except (OSError, ValueError) as exc:  # unreadable or vanished image
+            self._task_rejects[split].append(Reject(item=row.qa_id, stage=STAGE, reason=RejectReason.IMAGE_MISSING,
+                                                    detail=f"{row.qa_id}: image unreadable for export: {exc}",
+                                                    article_id=row.article_id, figure_id=row.figure_id))
+            return
+        self._handles[split].write(line + "\n")
+        self._lengths[split] += 1
+
+    def end_task(self) -> None:
+        task = self._task
+        for handle in self._handles.values():
+            handle.close()
+        self._stack.close()  # both files are moved into place (fsynced)
+        for split in ("train", "eval"):
+            self.rejects += self._task_rejects[split]
+            annotation = self.root / f"{task}_{split}.jsonl"
+            if not self._lengths[split]:
+                annotation.unlink(missing_ok=True)  # no stale (or empty) file
+                continue
+            self.metas[split][f"{task}_{split}"] = {
+                "root": ".",
+                "annotation": annotation.name,
+                "data_augment": self.config.data_augment,
+                "max_dynamic_patch": self.config.max_dynamic_patch,
+                "repeat_time": self.config.repeat_time,
+                "length": self._lengths[split],
+            }
+        self._task = self._stack = None
+
+    def close(self) -> tuple[dict[str, dict], list[Reject]]:
+        for split, name in META_FILES.items():
+            atomic_write_text(self.root / name, json.dumps(self.metas[split], indent=2, sort_keys=True))
+        return {**self.metas["train"], **self.metas["eval"]}, self.rejects
+
+
 def export_internvl(
     out_dir: Path, rows_by_task: dict[str, list[QARow]], config: InternVLConfig | None = None
 ) -> tuple[dict[str, dict], list[Reject]]:
     """Write the export; returns (meta, rejects for rows whose images could not be read)."""
-    config = config or InternVLConfig()
-    root = (Path(out_dir) / "export" / "internvl").resolve()
-    store = ImageStore(root)
-    metas: dict[str, dict[str, dict]] = {"train": {}, "eval": {}}
-    rejects: list[Reject] = []
+    writer = InternVLWriter(out_dir, config)
     for task in sorted(rows_by_task):
-        for split in ("train", "eval"):
-            lines = []
-            for row in sorted((r for r in rows_by_task[task] if (r.split or "train") == split), key=lambda r: r.qa_id):
-                try:
-                    lines.append(json.dumps(record(row, store), ensure_ascii=False))
-                except (OSError, ValueError) as exc:  # unreadable or vanished image
-                    rejects.append(Reject(item=row.qa_id, stage=STAGE, reason=RejectReason.IMAGE_MISSING,
-                                          detail=f"{row.qa_id}: image unreadable for export: {exc}",
-                                          article_id=row.article_id, figure_id=row.figure_id))
-            annotation = root / f"{task}_{split}.jsonl"
-            if not lines:
-                annotation.unlink(missing_ok=True)  # no stale file from an earlier run
-                continue
-            atomic_write_text(annotation, "\n".join(lines) + "\n")
-            metas[split][f"{task}_{split}"] = {
-                "root": ".",
-                "annotation": annotation.name,
-                "data_augment": config.data_augment,
-                "max_dynamic_patch": config.max_dynamic_patch,
-                "repeat_time": config.repeat_time,
-                "length": len(lines),
-            }
-    for split, name in META_FILES.items():
-        atomic_write_text(root / name, json.dumps(metas[split], indent=2, sort_keys=True))
-    return {**metas["train"], **metas["eval"]}, rejects
+        writer.begin_task(task)
+        for row in sorted(rows_by_task[task], key=lambda r: r.qa_id):
+            writer.add(row)
+        writer.end_task()
+    return writer.close()

@@ -45,7 +45,7 @@ def move_answer(row: QARow, letter: str) -> QARow:
     return rerender(row, options=options, image_paths=images, answer_letter=letter, answer=mcq_answer(letter, options))
 
 
-def _order(row: QARow) -> str:
+def _order(row) -> str:
     return hashlib.sha256(row.qa_id.encode()).hexdigest()
 
 
@@ -71,23 +71,30 @@ class MCQBalanceGate(Gate):
         return kept, rejects
 
     def _balance(self, group: list[QARow], k: int) -> tuple[list[QARow], list[Reject]]:
-        by_letter: dict[str, list[QARow]] = {LETTERS[i]: [] for i in range(k)}
+        kept, moves, rejects = self.plan(group, k)
+        return kept + [move_answer(row, letter) for row, letter in moves], rejects
+
+    def plan(self, group: list, k: int) -> tuple[list, list[tuple], list[Reject]]:
+        """(rows kept as they are, (row, letter its correct option moves to), rejects) for one
+        (task, option count) group; the rows need only qa_id and answer_letter (and article_id,
+        figure_id for a reject), so a streaming finalize can plan on compact keys."""
+        by_letter: dict[str, list] = {LETTERS[i]: [] for i in range(k)}
         for row in sorted(group, key=_order):
             by_letter[row.answer_letter].append(row)
         counts = Counter({letter: len(rs) for letter, rs in by_letter.items()})
         if within(counts, len(group), k, self.config.tolerance):
-            return group, []
+            return group, [], []
         if self.config.mode == "drop":
-            return self._drop(by_letter, k)
+            kept, rejects = self._drop(by_letter, k)
+            return kept, [], rejects
         n = len(group)
         target = {LETTERS[i]: n // k + (1 if i < n % k else 0) for i in range(k)}
         surplus = [r for letter, rs in by_letter.items() for r in rs[target[letter]:]]
         short = [letter for letter in by_letter for _ in range(target[letter] - len(by_letter[letter]))]
         out = [r for letter, rs in by_letter.items() for r in rs[: target[letter]]]
-        out.extend(move_answer(row, letter) for row, letter in zip(surplus, short, strict=True))
-        return out, []
+        return out, list(zip(surplus, short, strict=True)), []
 
-    def _drop(self, by_letter: dict[str, list[QARow]], k: int) -> tuple[list[QARow], list[Reject]]:
+    def _drop(self, by_letter: dict[str, list], k: int) -> tuple[list, list[Reject]]:
         rejects = []
         while not within(Counter({lt: len(rs) for lt, rs in by_letter.items()}), sum(map(len, by_letter.values())), k, self.config.tolerance):
             letter = max(by_letter, key=lambda lt: len(by_letter[lt]))
