@@ -2,7 +2,8 @@
 
 `ground_panels` is what ingest runs on a figure image:
 1. The XY-cut (panels.py) separates the figure and gives the ink mask.
-2. Letter-like marks are read (panel_labels.py) and a consistent run of labels is chosen
+2. Letter-like marks are read (panel_labels.py), nearest the panels' corners first, until the
+   letters read settle every XY-cut panel (`_settled`); a consistent run of labels is chosen
    (panel_layout.py).
 3. With labels, each label's cell gives one panel (label source "printed"); without, the XY-cut
    panels keep reading-order names (label source "reading_order"), which never pair with a
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pipeline.ingest.panel_labels import read_labels
+from pipeline.ingest.panel_labels import STAGE_REACH, Reading, read_labels
 from pipeline.ingest.panel_layout import Label, blockers, ink_box, label_cells, select_labels
 from pipeline.ingest.panels import Separation, detect_panels, panel_label, separate
 from schemas.figure import Box, LabelSource, Panel, PanelSource
@@ -44,18 +45,56 @@ def _coverage(sep: Separation, cells: list[tuple[int, int, int, int]]) -> float:
     return float((sep.mask & held).sum() / total) if total else 0.0
 
 
-def read_figure_labels(img: Image.Image, sep: Separation) -> tuple[list[Label], bool, list, str]:
-    """(labels, printed upper case?, blockers, why no labels)."""
+def _settled(sep: Separation, size: tuple[int, int], readings: list[Reading], only_far_left: bool) -> bool:
+    """Whether reading more candidates could not change the labels: the run read so far puts at
+    most one letter on each of the XY-cut's panels (more would mean sub-panels or panels printed
+    without gutters, whose letters may sit away from any corner), and either every panel has its
+    letter, or, once only candidates away from every corner are unread, each unlettered panel lies
+    inside a letter's cell (a plot's axis cut off from its plot by a gutter)."""
+    labels, _, _ = select_labels(readings)
+    if not labels:
+        return False
+    boxes = [tuple(v * sep.factor for v in (leaf.x0, leaf.y0, leaf.x1, leaf.y1)) for leaf in sep.panels]
+    count = [0] * len(boxes)
+    for r in (lab.reading for lab in labels):  # a letter belongs to the panel it is in or beside
+        cx, cy, m = (r.x0 + r.x1) / 2, (r.y0 + r.y1) / 2, r.height
+        corner = [max(abs(x0 - r.x0), abs(y0 - r.y0)) / m for x0, y0, _, _ in boxes]
+        holding = [k for k, (x0, y0, x1, y1) in enumerate(boxes)
+                   if (x0 - m <= cx <= x1 + m and y0 - m <= cy <= y1 + m) or corner[k] <= STAGE_REACH[1]]
+        if not holding:
+            return False
+        count[min(holding, key=lambda k: corner[k])] += 1
+    if max(count) > 1:
+        return False
+    if min(count) == 1:
+        return True
+    if not only_far_left:
+        return False
+    cells = label_cells(labels, size, blockers(readings, labels))
+    return all(any(_share_inside(box, cell) >= 0.8 for cell in cells) for box, n in zip(boxes, count) if not n)
+
+
+def _share_inside(box: tuple[float, ...], cell: tuple[float, ...]) -> float:
+    ix = max(0.0, min(box[2], cell[2]) - max(box[0], cell[0]))
+    iy = max(0.0, min(box[3], cell[3]) - max(box[1], cell[1]))
+    return ix * iy / max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
+
+
+def read_figure_labels(img: Image.Image, sep: Separation, early_exit: bool = True
+                       ) -> tuple[list[Label], bool, list, str]:
+    """(labels, printed upper case?, blockers, why no labels). With `early_exit`, candidates are
+    read nearest the panels' corners first, and the rest only while the letters are not settled."""
     regions = [(leaf.y0, leaf.x0, leaf.y1, leaf.x1) for leaf in sep.leaves + sep.panels]
-    readings = read_labels(img, sep.mask, sep.factor, regions)
+    enough = (lambda readings, far: _settled(sep, img.size, readings, far)) if early_exit else None
+    readings = read_labels(img, sep.mask, sep.factor, regions, enough)
     labels, upper, why = select_labels(readings)
     return labels, upper, blockers(readings, labels), why
 
 
-def ground_panels(img: Image.Image) -> list[Panel]:
+def ground_panels(img: Image.Image, early_exit: bool = True) -> list[Panel]:
     """Panels of `img`: one per printed label when a consistent set is printed, else the XY-cut's."""
     sep = separate(img)
-    labels, upper, stops, _why = read_figure_labels(img, sep)
+    labels, upper, stops, _why = read_figure_labels(img, sep, early_exit)
     if not labels:
         return detect_panels(img, sep)
     cells = label_cells(labels, img.size, stops)
