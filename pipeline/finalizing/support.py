@@ -33,6 +33,7 @@ class SupportIndex(Mapping[str, str]):
                     self.where.setdefault(fid, []).append((table, n))
         self._cache: OrderedDict[tuple[str, int], dict[str, list[str]]] = OrderedDict()
         self._size = cached_shards
+        self._last: OrderedDict[str, str] = OrderedDict()  # a figure's rows are read together
 
     def _shard(self, table: str, n: int) -> dict[str, list[str]]:
         key = (table, n)
@@ -56,10 +57,14 @@ class SupportIndex(Mapping[str, str]):
     def __getitem__(self, figure_id: str) -> str:
         if figure_id not in self.where:
             raise KeyError(figure_id)
-        parts: list[str] = []
-        for table, n in sorted(self.where[figure_id], key=lambda tn: (list(TABLES).index(tn[0]), tn[1])):
-            parts.extend(self._shard(table, n).get(figure_id, []))
-        return "\n".join(parts)
+        if figure_id not in self._last:
+            parts: list[str] = []
+            for table, n in sorted(self.where[figure_id], key=lambda tn: (list(TABLES).index(tn[0]), tn[1])):
+                parts.extend(self._shard(table, n).get(figure_id, []))
+            self._last[figure_id] = "\n".join(parts)
+            if len(self._last) > 64:
+                self._last.popitem(last=False)
+        return self._last[figure_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.where)
