@@ -152,3 +152,26 @@ def test_stage_with_endpoint_scorer_equals_hashed_similarity(embed_server) -> No
     leak = stage.scorer.score(LEAKY, ANSWER)
     vectors = hashed_vectors([ANSWER, "Mice were treated for four weeks.", "Tumour volume fell by half in the treated group."])
     assert leak.score == pytest.approx(float(np.clip((vectors[1:] @ vectors[0]).max(), 0, 1)), abs=1e-6)
+
+
+def test_cli_options_reach_the_settings_and_preflight(tmp_path: Path, demo_data: Path) -> None:
+    """`build --embed-base-url/--embed-model` become the embed role, and the CLI refuses a dead
+    endpoint or a missing model name before anything starts, naming the option."""
+    import os
+    import subprocess
+    import sys
+
+    from flows.commands.build_options import BuildOptions
+
+    opts = BuildOptions(embed_base_url=["http://e:8001/v1"], embed_model="m")
+    assert opts.engine_overrides() == {"embed": {"backend": "openai", "base_urls": ["http://e:8001/v1"], "model": "m"}}
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMC_INSTRUCT_", "PREFECT_"))}
+    env.update(PYTHONPATH=str(repo), PREFECT_HOME=str(tmp_path / "prefect"), DO_NOT_TRACK="1",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    base = [sys.executable, "-m", "flows.cli", "build", "--input", str(demo_data / "demo"), "--out", str(tmp_path / "out")]
+    for extra, flag in (([dead_base_url(), "--embed-model", "m"], "--embed-base-url"), (["http://e:8001/v1"], "--embed-model")):
+        done = subprocess.run([*base, "--embed-base-url", *extra], env=env, cwd=repo, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode != 0 and f"error: {flag}" in done.stderr, done.stderr
+        assert not (tmp_path / "out").exists()
