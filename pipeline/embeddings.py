@@ -83,7 +83,7 @@ def _batches(texts: list[str]) -> list[list[int]]:
 
 def embed(texts: list[str], threads: int | None = None) -> np.ndarray:
     """(n, 384) float32, L2-normalised; an empty list gives a (0, 384) array. `threads`: torch's
-    intra-op threads while encoding (None: leave torch's setting), restored afterwards."""
+    intra-op threads while encoding (None or 0: leave torch's setting), restored afterwards."""
     model = get_model()
     dim = model.get_embedding_dimension()
     out = np.zeros((len(texts), dim), dtype=np.float32)

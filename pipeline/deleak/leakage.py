@@ -70,9 +70,9 @@ Embedder = Callable[[list[str]], np.ndarray]
 @dataclass(frozen=True)
 class LocalEmbedder:
     """The bundled MiniLM on this machine (pipeline.embeddings); `threads`: torch threads while it
-    encodes (None: torch's default)."""
+    encodes (0 or None: torch's default). One by default: see EmbedRole.threads."""
 
-    threads: int | None = None
+    threads: int | None = 1
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         from pipeline.embeddings import embed
