@@ -9,7 +9,8 @@ Per set it prints:
 - false letters (figures printing no panel letters where a letter was claimed);
 - pairing precision (paired crops lying >= 70 % inside the printed panel of their letter) and
   recall (printed panels with a caption part that got it);
-- median CPU seconds per figure: grounding (XY-cut + letters) vs the XY-cut alone, and the added.
+- median CPU seconds per figure: grounding (XY-cut + letters) vs the XY-cut alone, and the added;
+  crops sent to the recogniser per figure (letters are read nearest the panels' corners first).
 
 Run: .venv/bin/python bench/panels.py [--synthetic 120]
 """
@@ -29,6 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.panel_synth import make_figure  # noqa: E402
+import pipeline.ingest.panel_labels as panel_labels  # noqa: E402
 from pipeline.ingest.grounding import ground_panels  # noqa: E402
 from pipeline.ingest.panel_labels import recogniser  # noqa: E402
 from pipeline.ingest.panels import detect_panels  # noqa: E402
@@ -36,6 +38,14 @@ from schemas import Figure, PairOutcome, SourceFormat, SubCaption  # noqa: E402
 
 LABELS = Path(__file__).parent / "panel_labels" / "real.json"
 INSIDE = 0.7
+CROPS = [0]
+
+
+def _counted(recognise):
+    def wrapper(rec, crops):
+        CROPS[0] += len(crops)
+        return recognise(rec, crops)
+    return wrapper
 
 
 def inside(crop, box) -> float:
@@ -50,9 +60,10 @@ def score(img: Image.Image, truth_panels: list[dict], caption_letters: str, acc:
     t = time.process_time()
     detect_panels(img)
     acc["xy"].append(time.process_time() - t)
-    t = time.process_time()
+    t, crops = time.process_time(), CROPS[0]
     panels = ground_panels(img)
     acc["ground"].append(time.process_time() - t)
+    acc["crops"] += CROPS[0] - crops
     fig = Figure(figure_id="bench/f", article_id="bench", caption="-", panels=panels, source_format=SourceFormat.JATS,
                  source_path="-", sub_captions=[SubCaption(label=c, text=f"part {c}") for c in caption_letters])
     truth = {p["label"].upper(): p["box"] for p in truth_panels}
@@ -81,7 +92,7 @@ def score(img: Image.Image, truth_panels: list[dict], caption_letters: str, acc:
 
 
 def new_acc() -> dict:
-    return {"xy": [], "ground": [], "lettered": 0, "unlettered": 0, "count_exact": 0, "false_letters": 0, "printed": 0,
+    return {"xy": [], "ground": [], "crops": 0, "lettered": 0, "unlettered": 0, "count_exact": 0, "false_letters": 0, "printed": 0,
             "label_ok": 0, "pairable": 0, "paired": 0, "paired_ok": 0, "outcomes": {}, "wrong": [], "name": ""}
 
 
@@ -100,6 +111,7 @@ def report(name: str, n: int, acc: dict) -> None:
     print(f"[{name}] pairing outcomes: {json.dumps(dict(sorted(acc['outcomes'].items())))}")
     print(f"[{name}] CPU s/figure median: xy-cut {xy:.3f}, grounding {gr:.3f}, added {added:.3f}, "
           f"max added {max(g - x for g, x in zip(acc['ground'], acc['xy'])):.3f}")
+    print(f"[{name}] recogniser crops/figure: {acc['crops'] / n:.1f}")
     if acc["wrong"]:
         print(f"[{name}] wrong pairings: {', '.join(acc['wrong'][:10])}")
 
@@ -109,6 +121,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=120, help="number of synthetic figures")
     args = parser.parse_args()
     recogniser()  # load once, outside the timings
+    panel_labels._recognise = _counted(panel_labels._recognise)
     root = Path(os.environ.get("PMC_INSTRUCT_SHARED_DATA", "/work/shared/data"))
     real = json.loads(LABELS.read_text())["figures"]
     acc = new_acc()

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.ingest.panel_labels import STAGE_REACH, Reading, read_labels
-from pipeline.ingest.panel_layout import Label, blockers, ink_box, label_cells, select_labels
+from pipeline.ingest.panel_layout import MIN_SCORE, Label, blockers, ink_box, label_cells, select_labels
 from pipeline.ingest.panels import Separation, detect_panels, panel_label, separate
 from schemas.figure import Box, LabelSource, Panel, PanelSource
 
@@ -45,15 +45,20 @@ def _coverage(sep: Separation, cells: list[tuple[int, int, int, int]]) -> float:
     return float((sep.mask & held).sum() / total) if total else 0.0
 
 
+CELL_SPREAD = 1.8  # letters' cells this unequal in width or height: read every candidate
+
+
 def _settled(sep: Separation, size: tuple[int, int], readings: list[Reading], only_far_left: bool) -> bool:
     """Whether reading more candidates could not change the labels: the run read so far puts at
     most one letter on each of the XY-cut's panels (more would mean sub-panels or panels printed
     without gutters, whose letters may sit away from any corner), and either every panel has its
     letter, or, once only candidates away from every corner are unread, each unlettered panel lies
-    inside a letter's cell (a plot's axis cut off from its plot by a gutter)."""
+    inside a letter's cell (a plot's axis cut off from its plot by a gutter). Sub-panel letters
+    (b1, b2...) and letter cells of unequal sizes are never settled early. With no run, the
+    figure is settled as unlettered once the marks near every corner hold nothing letter-like."""
     labels, _, _ = select_labels(readings)
-    if not labels:
-        return False
+    if not labels:  # no letter-like mark near any corner: a figure without panel letters
+        return only_far_left and not any(r.parsed() and r.score >= MIN_SCORE for r in readings)
     boxes = [tuple(v * sep.factor for v in (leaf.x0, leaf.y0, leaf.x1, leaf.y1)) for leaf in sep.panels]
     count = [0] * len(boxes)
     for r in (lab.reading for lab in labels):  # a letter belongs to the panel it is in or beside
@@ -64,13 +69,16 @@ def _settled(sep: Separation, size: tuple[int, int], readings: list[Reading], on
         if not holding:
             return False
         count[min(holding, key=lambda k: corner[k])] += 1
-    if max(count) > 1:
+    if max(count) > 1 or any(lab.sub for lab in labels):
         return False
+    cells = label_cells(labels, size, blockers(readings, labels))
+    widths, heights = [c[2] - c[0] for c in cells], [c[3] - c[1] for c in cells]
+    if max(widths) > CELL_SPREAD * min(widths) or max(heights) > CELL_SPREAD * min(heights):
+        return False  # one letter's cell may hold two panels printed without a gutter, one letter unread
     if min(count) == 1:
         return True
     if not only_far_left:
         return False
-    cells = label_cells(labels, size, blockers(readings, labels))
     return all(any(_share_inside(box, cell) >= 0.8 for cell in cells) for box, n in zip(boxes, count) if not n)
 
 

@@ -263,7 +263,7 @@ def read_labels(img: Image.Image, mask: np.ndarray, factor: float,
     for k, stage in enumerate(batches):
         if not stage:
             continue
-        if readings and enough(readings, k == len(batches) - 1):
+        if k and enough(readings, k == len(batches) - 1):
             break
         readings += read_tokens(img, stage, factor)
     return readings
