@@ -111,7 +111,8 @@ class _VectorMemo:
             fresh = embedder(missing)
             with self._lock:
                 for t, v in zip(missing, fresh, strict=True):
-                    known[t] = self._vectors[t] = v
+                    # a copy: a row view would keep its whole batch alive until every row is evicted
+                    known[t] = self._vectors[t] = v.copy()
                 while len(self._vectors) > self.size:
                     self._vectors.popitem(last=False)
         return np.stack([known[t] for t in texts])

@@ -65,3 +65,23 @@ def test_a_scorer_travels_to_another_process_without_its_cache():
     copy = pickle.loads(pickle.dumps(scorer))
     assert copy.memo.size == scorer.memo.size and not copy.memo._vectors
     assert copy.overlap_weight == scorer.overlap_weight and copy.embedding_weight == scorer.embedding_weight
+
+
+def test_the_memo_keeps_its_own_vectors_not_views_of_a_batch():
+    """An evicted entry must free its memory: a stored row view would keep its whole batch alive."""
+    import numpy as np
+
+    from pipeline.deleak.leakage import _VectorMemo
+
+    batches = []
+
+    def embedder(texts):
+        batch = np.random.default_rng(0).random((len(texts), 8), dtype=np.float32)
+        batches.append(batch)
+        return batch
+
+    memo = _VectorMemo(size=2)
+    out = memo.embed(embedder, ["a", "b", "c"])
+    assert out.shape == (3, 8) and np.allclose(out, batches[0])
+    stored = list(memo._vectors.values())
+    assert len(stored) == 2 and not any(np.shares_memory(v, batches[0]) for v in stored)
