@@ -20,7 +20,7 @@ from schemas import Reject, RejectReason
 def ingested(tmp_path_factory, build_input):
     """Our demo articles and format samples (and the shared JATS articles when present), one shard."""
     out = tmp_path_factory.mktemp("plans") / "out"
-    run_ingest(build_input, out, IngestConfig(shard_size=100))
+    run_ingest(build_input, out, IngestConfig(shard_size=100, ramp_shards=False))
     return out
 
 
