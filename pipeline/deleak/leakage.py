@@ -70,9 +70,9 @@ Embedder = Callable[[list[str]], np.ndarray]
 @dataclass(frozen=True)
 class LocalEmbedder:
     """The bundled MiniLM on this machine (pipeline.embeddings); `threads`: torch threads while it
-    encodes (0 or None: torch's default). One by default: see EmbedRole.threads."""
+    encodes (0 or None: torch's default, as EmbedRole.threads defaults to)."""
 
-    threads: int | None = 1
+    threads: int | None = None
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         from pipeline.embeddings import embed
