@@ -57,8 +57,9 @@ class _Target:
 
 
 class PerceptionStage(Stage):
-    version = "4"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/;
-    # 4: crops are written with PNG compression level 1 (new bytes, so new content-addressed names)
+    version = "5"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/;
+    # 4: crops are written with PNG compression level 1 (new bytes, so new content-addressed names);
+    # 5: crops are encoded by OpenCV with one row filter (new bytes again, same pixels)
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow

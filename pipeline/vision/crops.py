@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from pipeline.io.atomic import atomic_write_bytes
@@ -30,11 +30,22 @@ def crop(img: Image.Image, box: Box) -> Image.Image:
 
 
 def png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    # No metadata and fixed settings, so the same pixels always give the same bytes (and name).
-    # Level 1: ~4x less CPU than the default 6 for ~10 % more bytes (crops are small).
-    img.convert("RGB").save(buf, format="PNG", optimize=False, compress_level=1)
-    return buf.getvalue()
+    """The crop as PNG: no metadata and fixed settings, so the same pixels always give the same
+    bytes (and name). Encoded by OpenCV's libpng with one fixed row filter ("up") and zlib level 1:
+    Pillow tries every filter on every row, which made it half of perception's CPU. Measured on the
+    whole-build bench's crops and on real PMC figures: 2x less CPU than Pillow at level 1 for 0-15 %
+    (typically ~3 %) more bytes."""
+    import cv2  # installed with rapidocr (ingest's letter reader); imported here, off the CLI's start-up
+
+    rgb = np.asarray(img.convert("RGB"))
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), _png_params(cv2))  # BGR order
+    if not ok:
+        raise CropError(f"OpenCV could not encode a {img.width}x{img.height} crop as PNG")
+    return encoded.tobytes()
+
+
+def _png_params(cv2) -> list[int]:
+    return [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 
 
 def save_content_addressed(img: Image.Image, crops_dir: Path) -> Path:
