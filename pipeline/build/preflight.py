@@ -158,11 +158,11 @@ def _check_one(flag: str, model_flag: str, model: str, url: str, api_key: str | 
                timeout: float) -> tuple[list[str] | None, str | None]:
     names, error = _listed_models(url, api_key, timeout)
     if error is None and flag == "--embed-base-url" and model in names:
-        error = _embeds(url, model, api_key, timeout)
+        error = embedding_problem(url, model, api_key, timeout)
     return names, error
 
 
-def _embeds(url: str, model: str, api_key: str | None, timeout: float) -> str | None:
+def embedding_problem(url: str, model: str, api_key: str | None, timeout: float) -> str | None:
     """None when POST /embeddings turns one sentence into a vector; else why not (a chat model served
     without `--task embed` is listed by /models but answers 400 here)."""
     import httpx

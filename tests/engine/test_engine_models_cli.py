@@ -26,12 +26,31 @@ def test_models_check_lists_endpoint_models_and_fails_on_dead_one(monkeypatch, t
     assert sentinel not in result.output
 
 
+def test_models_check_embeds_a_sentence_on_the_embeddings_endpoint(monkeypatch, tmp_path):
+    with FakeOpenAIServer(models=("llama-3", "fake-embed")) as srv:
+        config = tmp_path / "pmc.toml"
+        config.write_text(f'[models.text]\nbackend = "openai"\nbase_urls = ["{srv.base_url}"]\nmodel = "llama-3"\n'
+                          f'[models.embed]\nbase_urls = ["{srv.base_url}"]\nmodel = "fake-embed"\n')
+        args = ["models", "check", "--config", str(config), "--timeout", "3"]
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        assert "embeds with fake-embed" in result.output
+        assert [c.body.get("model") for c in srv.embedding_calls()] == ["fake-embed"]
+        srv.script(["500"])  # still listed by /models, but POST /embeddings fails: not an embedding model
+        failed = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert failed.exit_code == 1, failed.output
+    assert "HTTP 500" in failed.output and "failed" in failed.output
+
+
 def test_models_check_loads_embedded_model(embedded_engine, monkeypatch):
     monkeypatch.delenv("PMC_INSTRUCT_CONFIG", raising=False)
+    for name in ("PMC_INSTRUCT_EMBED__BASE_URLS", "PMC_INSTRUCT_EMBED__BACKEND"):
+        monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(app, ["models", "check"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "SmolLM2-135M-Instruct.Q4_1.gguf" in result.output and "MiB" in result.output
     assert "not configured" in result.output  # no vision backend in embedded mode
+    assert "all-MiniLM-L6-v2 on this CPU; 384 dimensions" in result.output  # de-leak's bundled embedder
 
 
 def test_config_file_may_not_hold_keys(tmp_path):
