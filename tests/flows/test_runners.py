@@ -17,11 +17,20 @@ def _worker_profiling(dask_worker) -> tuple[bool, list[str]]:
 
 
 def test_local_cluster_workers_do_not_sample_task_stacks():
+    import os
+
     import distributed
 
     assert dask_task_runner(n_workers=2).cluster_kwargs == local_cluster_kwargs(2)  # what the build starts
-    with distributed.LocalCluster(**local_cluster_kwargs(1)) as cluster, distributed.Client(cluster) as client:
-        [(enabled, callbacks)] = client.run(_worker_profiling).values()
+    # A Nanny writes its workers' pre-spawn variables (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS...) into
+    # this process's environment: put it back for the tests that run after this one.
+    saved = dict(os.environ)
+    try:
+        with distributed.LocalCluster(**local_cluster_kwargs(1)) as cluster, distributed.Client(cluster) as client:
+            [(enabled, callbacks)] = client.run(_worker_profiling).values()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     assert enabled is False, WORKER_CONFIG
     assert "heartbeat" in callbacks  # the worker's own periodic work is there...
     assert not any(name.startswith("profile") for name in callbacks), callbacks  # ...its stack sampler is not

@@ -30,7 +30,10 @@ print("kept_mb", (psutil.Process().memory_info().rss - rss0) / 2**20)
 
 
 def _kept(tuning: str) -> tuple[bool, float]:
-    env = {**os.environ, "PMC_INSTRUCT_MALLOC_TUNING": tuning, "PYTHONPATH": str(REPO)}
+    # glibc's own defaults: any MALLOC_*_ variable (a Dask Nanny started in this process sets
+    # MALLOC_TRIM_THRESHOLD_ here for its workers) turns off glibc's dynamic mmap threshold
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    env.update(PMC_INSTRUCT_MALLOC_TUNING=tuning, PYTHONPATH=str(REPO))
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True).stdout
     lines = dict(line.split() for line in out.splitlines())
     return lines["tuned"] == "True", float(lines["kept_mb"])
