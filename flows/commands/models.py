@@ -53,7 +53,7 @@ def _check_local_embedder() -> tuple[bool, tuple[str, str, str, str]]:
     start = time.perf_counter()
     try:
         target = str(embeddings.model_dir())
-        vector = embeddings.get_model().encode(["models check"], normalize_embeddings=True)[0]
+        vector = embeddings.embed(["models check"])[0]  # de-leak's own call
     except Exception as exc:  # report, never raise: the table shows every role
         return False, ("all-MiniLM-L6-v2", "[red]failed[/]", f"{type(exc).__name__}: {exc}"[:200],
                        f"{time.perf_counter() - start:.1f}")

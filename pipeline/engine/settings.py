@@ -81,8 +81,8 @@ class EmbedRole(ModelRole):
     threads of the local model (0: torch's default)."""
 
     concurrency: int = Field(16, ge=1, le=4096)
-    # One thread: on a 300-figure bench build (2 cores, shared) the flow process used 0.41 s CPU per
-    # figure against 0.45-0.46 with torch's default two, at the same wall time (bench/build.py).
+    # Torch's default (two threads here): one thread saved ~15 % of MiniLM's CPU on a busy machine
+    # but nearly doubled its wall time on an idle one (README "De-leak embeddings on an endpoint").
     threads: int | None = Field(0, ge=0, description="torch threads of the local MiniLM; 0: torch's default (fastest on an idle machine)")
     max_batch: int = Field(256, ge=1, description="inputs per /embeddings request")
     timeout_s: float = Field(60.0, gt=0)

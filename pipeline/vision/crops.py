@@ -39,14 +39,11 @@ def png_bytes(img: Image.Image) -> bytes:
     import cv2  # installed with rapidocr (ingest's letter reader); imported here, off the CLI's start-up
 
     rgb = np.asarray(img.convert("RGB"))
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), _png_params(cv2))  # BGR order
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), params)  # OpenCV takes BGR
     if not ok:
         raise CropError(f"OpenCV could not encode a {img.width}x{img.height} crop as PNG")
     return encoded.tobytes()
-
-
-def _png_params(cv2) -> list[int]:
-    return [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 
 
 def save_content_addressed(img: Image.Image, crops_dir: Path) -> Path:
