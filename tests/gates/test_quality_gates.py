@@ -129,6 +129,26 @@ def test_grounded_gate_checks_the_numbers_an_answer_states() -> None:
     assert "1.5" in GroundedGate(support).check(rows[0]).detail
 
 
+def test_grounded_gate_keeps_each_figures_support_apart() -> None:
+    """One gate judges a whole build: each figure's parsed support is reused for its rows and never
+    lends words or numbers to another figure's rows, also after it was evicted and parsed again."""
+    n = GroundedGate.RECENT_FIGURES + 6
+    support = {f"g{k}": f"Figure {k}: uptake of tracer {k} rose to {k + 100} counts in liver lobe {k}." for k in range(n)}
+    rows = []
+    for k in list(range(n)) + [0, n - 1, 3]:  # back to early figures once they have left the cache
+        other = (k + 1) % n
+        rows += [make_qa(f"compound_qa/g{k}/own{len(rows)}", answer=f"Tracer {k} uptake rose to {k + 100} counts.",
+                         image_paths=["x.png"]),
+                 make_qa(f"compound_qa/g{k}/other{len(rows)}", answer=f"Tracer {other} uptake rose to {other + 100} counts.",
+                         image_paths=["x.png"])]
+    shared = GroundedGate(support)
+    for row in rows:
+        alone = GroundedGate(support).check(row)
+        verdict = shared.check(row)
+        assert (verdict is None) == (alone is None) == ("/own" in row.qa_id), row.qa_id
+        assert verdict is None or verdict.detail == alone.detail
+
+
 def test_generic_gate_reads_past_possessives() -> None:
     """"image's" is the image: a question about the image's or the study's purpose names nothing shown."""
     rows = [
