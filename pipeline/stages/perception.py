@@ -57,9 +57,10 @@ class _Target:
 
 
 class PerceptionStage(Stage):
-    version = "5"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/;
+    version = "6"  # 2: fields that echo the prompt are blanked; 3: recorded under blanked/, not rejects/;
     # 4: crops are written with PNG compression level 1 (new bytes, so new content-addressed names);
-    # 5: crops are encoded by OpenCV with one row filter (new bytes again, same pixels)
+    # 5: crops are encoded by OpenCV with one row filter (new bytes again, same pixels);
+    # 6: crops of JPEG figures are JPEG (pipeline.vision.crops)
     name = "perception"
     output_table = "perception"
     row_model = PerceptionRow
@@ -93,6 +94,7 @@ class PerceptionStage(Stage):
             try:
                 with Image.open(fig.image_path) as opened:
                     img = to_rgb(opened)  # 16-bit, CMYK, alpha: scaled/composited, not clipped
+                    jpeg = opened.format == "JPEG"
             except FileNotFoundError:
                 yield figure_reject(self.name, fig, fig.figure_id, RejectReason.IMAGE_MISSING,
                                     f"figure {fig.figure_id}: image {fig.image_path} no longer exists")
@@ -101,9 +103,10 @@ class PerceptionStage(Stage):
                 yield figure_reject(self.name, fig, fig.figure_id, RejectReason.IMAGE_CORRUPT,
                                     f"figure {fig.figure_id}: image {fig.image_path} cannot be decoded: {exc}")
                 continue
-            yield from self._plan_figure(fig, img, crops_dir)
+            yield from self._plan_figure(fig, img, crops_dir, jpeg)
 
-    def _plan_figure(self, fig: Figure, img: Image.Image, crops_dir: Path) -> Iterable[WorkItem | Reject]:
+    def _plan_figure(self, fig: Figure, img: Image.Image, crops_dir: Path, jpeg: bool = False
+                     ) -> Iterable[WorkItem | Reject]:
         single = len(fig.panels) == 1 and fig.panels[0].source == PanelSource.WHOLE
         for panel in [] if single else fig.panels:
             key = target_key(fig.figure_id, panel.label)
@@ -112,7 +115,7 @@ class PerceptionStage(Stage):
             except CropError as exc:
                 yield figure_reject(self.name, fig, key, RejectReason.INPUT_INVALID, f"{key}: {exc}")
                 continue
-            path = save_content_addressed(piece, crops_dir)
+            path = save_content_addressed(piece, crops_dir, jpeg)
             target = _Target(fig, PerceptionScope.PANEL, panel.label, str(path), self._measure(piece))
             yield self._item(key, target, f"panel {panel.label}", fig.sub_caption(panel.label))
         facts = self._measure(img, [p.box for p in fig.panels])

@@ -4,6 +4,7 @@ our demo articles and format samples (plus the shared JATS articles when present
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from build_helpers import Built, bump_version, config, copy_prompts, openai_settings, perception_targets
@@ -52,7 +53,10 @@ def test_vision_build_rows_joins_and_provenance(build_input, fake_server, tmp_pa
         assert row.facts is None  # the model saw the pixels: no measuring unless asked for
         if row.scope == PerceptionScope.PANEL:
             assert row.panel_label in {p.label for p in by_id[row.figure_id].panels}
-            assert row.image_path.startswith(str(out / "crops")) and row.image_path.endswith(".png")
+            assert row.image_path.startswith(str(out / "crops"))
+            # a crop keeps its figure's coding: JPEG crops of a JPEG figure, PNG otherwise
+            figure_suffix = Path(by_id[row.figure_id].image_path).suffix.lower()
+            assert Path(row.image_path).suffix == (".jpg" if figure_suffix in (".jpg", ".jpeg") else ".png")
         else:
             assert row.panel_label is None and row.image_path == by_id[row.figure_id].image_path
     # Every vision request carried exactly one image; text requests carried none.

@@ -43,3 +43,27 @@ def test_same_pixels_same_bytes_and_one_file(tmp_path: Path):
 def test_a_box_outside_the_image_is_refused():
     with pytest.raises(CropError, match="leaves no region"):
         crop(_colour_image(), Box(x0=100, y0=100, x1=120, y1=130))
+
+
+def _photo(width: int = 96, height: int = 72) -> Image.Image:
+    """A smooth photograph-like image (JPEG's kind of content), not noise."""
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=-1)
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
+
+
+def test_a_jpeg_figure_gives_jpeg_crops_without_chroma_subsampling(tmp_path: Path):
+    from PIL import JpegImagePlugin
+
+    img = _photo()
+    box = Box(x0=8, y0=4, x1=72, y1=60)
+    path = save_content_addressed(crop(img, box), tmp_path, jpeg=True)
+    again = save_content_addressed(crop(img.copy(), box), tmp_path, jpeg=True)
+    assert path == again and path.suffix == ".jpg" and len(list(tmp_path.iterdir())) == 1
+    with Image.open(path) as decoded:
+        assert decoded.format == "JPEG" and decoded.size == (64, 56)
+        assert JpegImagePlugin.get_sampling(decoded) == 0  # 4:4:4
+        error = np.abs(np.asarray(decoded, dtype=int) - np.asarray(img, dtype=int)[4:60, 8:72])
+    assert error.mean() < 2.0  # quality 95: close to the figure's pixels, colours not swapped
+    # the same pixels as PNG are another file
+    assert save_content_addressed(crop(img, box), tmp_path).suffix == ".png"
