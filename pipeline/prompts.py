@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -103,15 +104,20 @@ def _check_variables(tpl: PromptTemplate, path: Path) -> None:
 
 def load_template(name: str, prompts_dir: Path | None = None) -> PromptTemplate:
     path = (Path(prompts_dir) if prompts_dir else default_prompts_dir()) / f"{name}.yaml"
-    if not path.is_file():
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         raise TemplateError(f"no prompt template {name!r} at {path}")
-    st = path.stat()
-    # Keyed on the file's identity and stamp so an edited template (new version) is re-read.
-    return _load(name, str(path.resolve()), st.st_mtime_ns, st.st_size)
+    # Keyed on the file's identity and stamp so an edited template (new version) is re-read. One
+    # stat per call: every request a stage plans looks its template up (resolving the path's
+    # symlinks each time was a quarter of the QA generators' planning CPU).
+    return _load(name, str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 @cache
-def _load(name: str, file: str, _mtime_ns: int, _size: int) -> PromptTemplate:
+def _load(name: str, file: str, _dev: int, _inode: int, _mtime_ns: int, _size: int) -> PromptTemplate:
     path = Path(file)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     tpl = PromptTemplate.model_validate(data)
