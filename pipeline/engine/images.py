@@ -56,8 +56,12 @@ def _data_url(path: str, _mtime: int, _size: int, max_side: int) -> str:
             kind = SENT_AS_IS.get(img.format or "")
             if kind and img.mode in ("RGB", "L") and max(img.size) <= max_side:
                 # already what we would send (these pixels in a format every server decodes): check
-                # it decodes, skip re-encoding (crops are small PNGs, most figures are JPEGs)
-                img.verify() if img.format == "PNG" else img.load()
+                # it decodes, skip re-encoding (most figures and their crops are JPEGs)
+                if img.format == "PNG":
+                    img.verify()
+                else:  # every byte is still decoded (a truncated file fails), at 1/8 scale: 2.7x less CPU
+                    img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+                    img.load()
                 return f"data:image/{kind};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
             fmt = img.format
             img.load()
