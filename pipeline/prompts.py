@@ -111,8 +111,8 @@ def load_template(name: str, prompts_dir: Path | None = None) -> PromptTemplate:
     if st is None or not stat.S_ISREG(st.st_mode):
         raise TemplateError(f"no prompt template {name!r} at {path}")
     # Keyed on the file's identity and stamp so an edited template (new version) is re-read. One
-    # stat per call: every request a stage plans looks its template up (resolving the path's
-    # symlinks each time was a quarter of the QA generators' planning CPU).
+    # stat per call, as every request a stage plans looks its template up: 15 us a lookup, where
+    # is_file + stat + resolve took 40 us.
     return _load(name, str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
