@@ -76,7 +76,6 @@ def _settled_heap():
     cycles among them are collected as usual (and native extensions see a normal shutdown).
     Freed memory goes back to the system as the run goes (pipeline.heap): resident memory stays
     that of the work in flight, not of the corpus."""
-    heap.limit_arenas()  # the CLI did at start-up; a deployment's flow run does it here
     heap.return_freed_memory()
     gc.collect()
     gc.freeze()

@@ -8,8 +8,6 @@ import os
 
 import typer
 
-from pipeline import heap
-
 # Keep Prefect quiet and local before anything imports it (see README "Prefect settings").
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -19,8 +17,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # torch's OpenMP threads sleep while they wait instead of spinning, set before anything loads torch
 # (the MiniLM preload, the embedded model): see pipeline.engine.embedded_backend.default_threads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Few malloc arenas for the many threads a build starts, set before any of them (pipeline.heap).
-heap.limit_arenas()
 
 app = typer.Typer(
     name="pmc-instruct",

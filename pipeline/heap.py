@@ -13,13 +13,7 @@ CLI process 1.20 GB pinned at 128 KiB (1.19 GB at 1 MiB, 1.66 GB with periodic t
 untuned), for about 5 % more CPU and 10 % more wall time. Ingest's worker processes stay flat
 without it, and there it made panel OCR 1.8x slower.
 
-Each thread that allocates gets a malloc arena of its own, up to 8 per core, and each arena keeps
-its own free gaps: with a build's dozens of threads (shard tasks, engine loops, Prefect's workers)
-the CLI process still climbed through the stages (380 -> 560 MB at 2k figures, bench/build.py
-L=0.3 s, de-leak on the fake embeddings endpoint). `limit_arenas()` caps them at ARENA_MAX, the
-way MALLOC_ARENA_MAX=2 would: the same run then held 445-470 MB through the stages.
-
-Linux with glibc only; elsewhere these are no-ops. PMC_INSTRUCT_MALLOC_TUNING=0 turns them off.
+Linux with glibc only; elsewhere both are no-ops. PMC_INSTRUCT_MALLOC_TUNING=0 turns it off.
 """
 
 from __future__ import annotations
@@ -30,9 +24,8 @@ import sys
 import threading
 from functools import cache
 
-M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt parameter numbers from glibc's malloc.h
+M_MMAP_THRESHOLD = -3  # mallopt parameter numbers from glibc's malloc.h
 MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value; fixing it turns the dynamic raise off
-ARENA_MAX = 2
 TRIM_EVERY_S = 10.0
 
 
@@ -53,13 +46,6 @@ def return_freed_memory() -> bool:
     True when it took effect."""
     libc = _libc()
     return bool(libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
-
-
-def limit_arenas() -> bool:
-    """At most ARENA_MAX malloc arenas in this process from now on (arenas already made stay, so
-    call it before threads start). True when it took effect."""
-    libc = _libc()
-    return bool(libc and libc.mallopt(M_ARENA_MAX, ARENA_MAX) == 1)
 
 
 def trim() -> None:

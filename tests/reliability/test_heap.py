@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.heap import ARENA_MAX
-
 REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -50,32 +48,3 @@ def test_freed_large_blocks_leave_the_process_with_the_tuning_on():
     assert not untuned
     assert kept_default > 200, kept_default  # the default keeps the freed blocks resident
     assert kept < 30, kept
-
-
-ARENAS = """
-import ctypes, threading
-import flows.cli  # the CLI caps malloc's arenas as it starts, before any thread of a build
-barrier, keep = threading.Barrier(8), []
-def work():
-    keep.append(bytearray(100_000))  # malloc'd by this thread while the seven others live
-    barrier.wait()
-threads = [threading.Thread(target=work) for _ in range(8)]
-[t.start() for t in threads]; [t.join() for t in threads]
-ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" block per arena, on stderr
-"""
-
-
-def _arenas(tuning: str) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    env.update(PMC_INSTRUCT_MALLOC_TUNING=tuning, PYTHONPATH=str(REPO))
-    err = subprocess.run([sys.executable, "-c", ARENAS], env=env, capture_output=True, text=True, check=True).stderr
-    return sum(line.startswith("Arena ") for line in err.splitlines())
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc tuning is for glibc on Linux")
-def test_the_cli_keeps_few_malloc_arenas_for_many_threads():
-    untuned = _arenas("0")
-    if untuned == 0:
-        pytest.skip("this libc has no malloc_stats")
-    assert untuned > ARENA_MAX, untuned  # glibc's default: an arena per thread, up to 8 per core
-    assert _arenas("1") <= ARENA_MAX
