@@ -136,3 +136,25 @@ def test_versions_command(small_input, tmp_path, model_server):
     assert again.exit_code == 1 and "not empty" in again.output
     missing = runner.invoke(app, ["versions", str(out), "--show", "v0009"], env={"COLUMNS": "200"})
     assert missing.exit_code == 1 and "v0001, v0002" in missing.output
+
+
+def test_a_version_records_the_dataset_files_and_names_its_images_in_path_order(tmp_path):
+    """What a version records, from a folder laid out like an output: dataset tables and export
+    files hashed, content-addressed export images named, machinery folders, hidden entries and
+    the layout marker left out; folders before their same-prefix neighbours ("qa/a" < "qa/a-b")."""
+    out = tmp_path / "out"
+    for rel in ["qa/a/part-00000.parquet", "qa/a-b/part-00000.parquet", "qa/a.b.json",
+                "export/internvl/meta.json", "export/internvl/a_train.jsonl", "export/internvl/images/ff.jpg",
+                "export/internvl/images/0a.PNG", "stats.json", "_pmc_instruct.json", "report.html",
+                "crops/1.jpg", "cache/responses.sqlite", "_state/ingest.json", "logs/x.jsonl",
+                "versions/_hashes.json", ".prefect/x.json", "qa/.tmp.json", "figures/.partial/part.parquet"]:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(rel)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "t.json").write_text("{}")
+    os.symlink(tmp_path / "elsewhere", out / "linked")  # a linked folder is not walked into
+    files, images = versions._recorded(out)
+    assert [p.relative_to(out).as_posix() for p in files] == [
+        "export/internvl/a_train.jsonl", "export/internvl/meta.json",
+        "qa/a/part-00000.parquet", "qa/a-b/part-00000.parquet", "qa/a.b.json", "stats.json"]
+    assert images == ["export/internvl/images/0a.PNG", "export/internvl/images/ff.jpg"]
