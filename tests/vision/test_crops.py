@@ -1,5 +1,5 @@
-"""Panel crops: lossless PNG of exactly the boxed pixels, the same bytes (and so the same
-content-addressed name) for the same pixels, written once."""
+"""Panel crops: lossless PNG of exactly the boxed pixels (JPEG at quality 95 for a JPEG figure),
+the same bytes (and so the same content-addressed name) for the same pixels, written once."""
 
 from __future__ import annotations
 
