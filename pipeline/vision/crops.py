@@ -44,12 +44,7 @@ def png_bytes(img: Image.Image) -> bytes:
     per bench figure."""
     import cv2  # installed with rapidocr (ingest's letter reader); imported here, off the CLI's start-up
 
-    rgb = np.asarray(img.convert("RGB"))
-    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), params)  # OpenCV takes BGR
-    if not ok:
-        raise CropError(f"OpenCV could not encode a {img.width}x{img.height} crop as PNG")
-    return encoded.tobytes()
+    return _encode(img, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])
 
 
 JPEG_QUALITY = 95  # with 4:4:4 sampling: thin lines and coloured labels keep their colour edges
@@ -60,12 +55,17 @@ def jpeg_bytes(img: Image.Image) -> bytes:
     settings, so the same pixels always give the same bytes (and name)."""
     import cv2
 
+    return _encode(img, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY,
+                                 cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+
+
+def _encode(img: Image.Image, ext: str, params: list[int]) -> bytes:
+    import cv2
+
     rgb = np.asarray(img.convert("RGB"))
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY,
-              cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), params)
+    ok, encoded = cv2.imencode(ext, np.ascontiguousarray(rgb[:, :, ::-1]), params)  # OpenCV takes BGR
     if not ok:
-        raise CropError(f"OpenCV could not encode a {img.width}x{img.height} crop as JPEG")
+        raise CropError(f"OpenCV could not encode a {img.width}x{img.height} crop as {ext[1:].upper()}")
     return encoded.tobytes()
 
 
