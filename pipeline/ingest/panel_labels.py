@@ -8,7 +8,7 @@ find them ourselves and ask only the recogniser:
 2. Glyphs of similar height that touch horizontally form tokens; a token of at most four glyphs
    with a clear margin around it is a candidate label. At most MAX_CANDIDATES are kept, the
    biggest first (panel letters are usually the largest isolated short text).
-3. The RapidOCR (PP-OCRv4) recogniser reads the candidates in batches of 8, about 8 ms each;
+3. The RapidOCR (PP-OCRv4) recogniser reads the candidates in batches of 8, about 7 ms each;
    we decode its CTC output ourselves to score a letter regardless of case. Ingest reads them in
    stages, nearest a panel's top-left corner first, and stops once the letters read settle every
    panel (grounding.py `_settled`): on multi-panel figures most candidates are tick labels. The ONNX model ships
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -61,19 +62,26 @@ class Reading:
 
 
 _lock = threading.Lock()
+# Ingest parses figures in parallel worker processes, so OpenCV's own worker threads (its
+# connected components split large masks across them) would only add CPU.
+cv2.setNumThreads(1)
 
 
 @lru_cache(maxsize=1)
 def recogniser():
-    """The RapidOCR text recogniser, loaded once per process (about 0.3 s)."""
+    """The RapidOCR text recogniser, loaded once per process (about 0.3 s), on the lean graph of
+    its model (recogniser_graph.py)."""
     import rapidocr_onnxruntime as ro
     from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
     from rapidocr_onnxruntime.utils import read_yaml
 
+    from pipeline.ingest.recogniser_graph import lean_model_path
+
     root = Path(ro.__file__).parent
     config = read_yaml(str(root / "config.yaml"))["Rec"]
     threads = int(os.environ.get("PMC_INSTRUCT_OCR_THREADS", "1"))  # one thread: ingest runs in parallel workers
-    config.update(model_path=str(root / "models" / "ch_PP-OCRv4_rec_infer.onnx"), rec_batch_num=8,
+    model = lean_model_path(root / "models" / "ch_PP-OCRv4_rec_infer.onnx")  # same readings, 3/4 of the CPU
+    config.update(model_path=str(model), rec_batch_num=8,
                   rec_img_shape=[3, 48, REC_WIDTH], intra_op_num_threads=threads, inter_op_num_threads=1)
     return TextRecognizer(config)
 
@@ -83,10 +91,13 @@ def _tokens(mask: np.ndarray, lo: int, hi: int) -> list[tuple[int, int, int, int
     Glyphs are the components of a slightly dilated mask (joins broken strokes); then glyphs on
     one line closer than 0.4 of their height are joined, left to right."""
     gap = max(1, int(0.2 * lo))
-    joined = ndimage.binary_dilation(mask, structure=np.ones((1, 2 * gap + 1), bool))
-    labels, _ = ndimage.label(joined, structure=np.ones((3, 3), bool))
-    glyphs = sorted((sl[0].start, sl[1].start + gap, sl[0].stop, sl[1].stop - gap)
-                    for sl in ndimage.find_objects(labels) if sl is not None and sl[0].stop - sl[0].start <= hi)
+    # A symmetric line, so OpenCV's dilation equals scipy's binary_dilation (5x less CPU here).
+    joined = cv2.dilate(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), np.ones((1, 2 * gap + 1), np.uint8))
+    # 8-connected components and their boxes (the boxes scipy's label + find_objects give, sorted
+    # below, so the labelling order does not matter; 3x less CPU on these masks)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    glyphs = sorted((int(y), int(x) + gap, int(y + h), int(x + w) - gap)
+                    for x, y, w, h, _ in stats[1:].tolist() if h <= hi)
     glyphs.sort(key=lambda g: g[1])
     groups: list[list[int]] = []  # [y0, x0, y1, x1]
     for y0, x0, y1, x1 in glyphs:
@@ -213,12 +224,18 @@ def read_tokens(img: Image.Image, tokens: list[tuple[int, int, int, int]], facto
     return [Reading(text, score, *box) for (text, score), box in zip(results, boxes)]
 
 
+@lru_cache(maxsize=1)
+def _char_index(rec) -> dict[str, int]:
+    """Class index of each of the recogniser's 6,625 characters (built once: 2 ms each time)."""
+    return {c: i for i, c in enumerate(rec.postprocess_op.character)}
+
+
 def _recognise(rec, crops: list[np.ndarray]) -> list[tuple[str, float]]:
     """CTC-decode each crop; the score is the mean probability of the emitted characters, with
     both cases of a letter counted together: "C" and "c" are one letter for pairing, and the case
     of look-alike letters is settled by the whole label set (panel_layout.py)."""
     chars = rec.postprocess_op.character
-    index = {c: i for i, c in enumerate(chars)}
+    index = _char_index(rec)
     # Batches of similar aspect ratio, each padded to its widest crop. (Padding each crop only to
     # its own width, rounded up to 16 px, saves little and read 7 fewer of 355 synthetic letters.)
     order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(1, crops[i].shape[0]))
