@@ -67,6 +67,9 @@ from pipeline.schedule import ShardFeed, ShardPipeline
 from pipeline.stages.base import Stage
 
 
+RUN_GC_THRESHOLDS = (50_000, 20, 10)  # CPython's defaults are (700, 10, 10)
+
+
 @contextmanager
 def _settled_heap():
     """Move what start-up built (imported libraries, the loaded model, the engine) out of the cyclic
@@ -75,14 +78,22 @@ def _settled_heap():
     Objects are still freed by reference counting meanwhile; the run's end hands them back so that
     cycles among them are collected as usual (and native extensions see a normal shutdown).
     Freed memory goes back to the system as the run goes (pipeline.heap): resident memory stays
-    that of the work in flight, not of the corpus."""
+    that of the work in flight, not of the corpus.
+    For the run, the collector also waits for 50,000 new container objects instead of 700 before a
+    young collection (RUN_GC_THRESHOLDS): most of a shard's rows, requests and answers are freed by
+    reference counting before it looks, so far fewer survive into the older generations. On
+    600-figure builds (bench/build.py, L = 0.3 s) the flow process spent 2.5-3.1 s of CPU in the
+    collector instead of 6.9-8.0 s (31 full collections -> 6), for 4-8 MB more peak memory."""
     heap.return_freed_memory()
     gc.collect()
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*RUN_GC_THRESHOLDS)
     try:
         with heap.PeriodicTrim():
             yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 

@@ -62,8 +62,8 @@ def jpeg_bytes(img: Image.Image) -> bytes:
 def _encode(img: Image.Image, ext: str, params: list[int]) -> bytes:
     import cv2
 
-    rgb = np.asarray(img.convert("RGB"))
-    ok, encoded = cv2.imencode(ext, np.ascontiguousarray(rgb[:, :, ::-1]), params)  # OpenCV takes BGR
+    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+    ok, encoded = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)  # OpenCV takes BGR
     if not ok:
         raise CropError(f"OpenCV could not encode a {img.width}x{img.height} crop as {ext[1:].upper()}")
     return encoded.tobytes()
