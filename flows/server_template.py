@@ -1,0 +1,78 @@
+"""A migrated, empty Prefect database to start each new output folder's server from.
+
+A new SQLite database makes the per-build server run all of Prefect's migrations before it
+answers: about 15 s of CPU against 9 s for a database that is already migrated (measured on this
+machine's 2 cores, start-up to healthy). The first server with a new database copies it, once
+migrated and before the build writes any run into it, to the user's cache folder
+(pipeline/user_cache.py, prefect/), named by Prefect's version; later new folders start from a
+copy of that. A copy that cannot be made or read is skipped: the server then migrates as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pipeline.user_cache import user_cache_dir
+
+log = logging.getLogger(__name__)
+
+
+def template_path() -> Path | None:
+    try:
+        prefect = version("prefect")
+    except PackageNotFoundError:
+        return None
+    return user_cache_dir("prefect") / f"server-prefect-{prefect}.db"
+
+
+def seed_database(db: Path) -> bool:
+    """Copy the template to `db` (which does not exist yet); False when there is none to copy."""
+    template = template_path()
+    if template is None or not template.is_file():
+        return False
+    try:
+        _copy_atomically(template, db)
+    except OSError as exc:
+        log.warning("Prefect server: migrating a new database (template %s unusable: %s)", template, exc)
+        return False
+    return True
+
+
+def save_template(db: Path) -> None:
+    """Keep a consistent copy of the migrated `db` (SQLite's online backup, safe while the server
+    has it open). Failing to is not an error: the next new folder migrates again."""
+    template = template_path()
+    if template is None:
+        return
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=template.parent, prefix=template.name, suffix=".tmp")
+        os.close(fd)
+        try:
+            with contextlib.closing(sqlite3.connect(db)) as src, contextlib.closing(sqlite3.connect(tmp)) as dst:
+                src.backup(dst)
+            os.replace(tmp, template)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("Prefect server: could not keep a migrated database template at %s (%s)", template, exc)
+
+
+def _copy_atomically(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
