@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.server_template import save_template, seed_database
+from flows.server_template import discard_template, save_template, seed_database
 from pipeline.lifetime import die_with_parent
 
 HEALTH_TIMEOUT_S = 2.0
@@ -69,6 +69,7 @@ class PrefectServer:
     port: int = 0
     process: subprocess.Popen | None = None
     needs_template: bool = False  # a new database was migrated from scratch: keep a copy for next time
+    seeded: bool = False  # a new database copied from the template
 
     @property
     def api_url(self) -> str:
@@ -87,7 +88,9 @@ class PrefectServer:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         db = self.db_path
-        self.needs_template = not db.exists() and not seed_database(db)
+        fresh = not db.exists()
+        self.seeded = fresh and seed_database(db)
+        self.needs_template = fresh and not self.seeded
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
                "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{db}"}
@@ -216,7 +219,7 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
             if on_ready is not None:
                 on_ready()
             if server is not None:
-                server.wait_healthy()
+                _wait_healthy_or_unseed(server)
                 if server.needs_template:
                     save_template(server.db_path)
             watchdog = ApiWatchdog(api_url, server, stop_this_process)
@@ -232,6 +235,25 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
         if server is not None:
             server.stop(timeout=0.5)  # ours and disposable: SQLite survives a kill, the run has reported
             os.environ.pop("PREFECT_API_URL", None)
+
+
+def _wait_healthy_or_unseed(server: PrefectServer) -> None:
+    """Wait for the server; if it started from the template and failed, start it once more on a
+    database of its own (migrated from scratch) and drop the template, so a bad copy costs one
+    slow start, never the build."""
+    try:
+        server.wait_healthy()
+    except ServerStartFailed as exc:
+        if not server.seeded:
+            raise
+        server.stop(timeout=0.5)
+        discard_template()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{server.db_path}{suffix}").unlink(missing_ok=True)
+        print(f"the Prefect server did not start from its database template ({exc}); migrating a new "
+              "database instead", file=sys.stderr)
+        server.start()
+        server.wait_healthy()
 
 
 def _let_workers_finish(timeout: float = 3.0) -> None:

@@ -19,6 +19,7 @@ Which of the readings are really panel labels is decided by pipeline/ingest/pane
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -61,6 +62,7 @@ class Reading:
         return (m.group("letter"), m.group("sub") or "") if m else None
 
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 # Ingest parses figures in parallel worker processes, so OpenCV's own worker threads (its
 # connected components split large masks across them) would only add CPU.
@@ -80,10 +82,17 @@ def recogniser():
     root = Path(ro.__file__).parent
     config = read_yaml(str(root / "config.yaml"))["Rec"]
     threads = int(os.environ.get("PMC_INSTRUCT_OCR_THREADS", "1"))  # one thread: ingest runs in parallel workers
-    model = lean_model_path(root / "models" / "ch_PP-OCRv4_rec_infer.onnx")  # same readings, 3/4 of the CPU
+    shipped = root / "models" / "ch_PP-OCRv4_rec_infer.onnx"
+    model = lean_model_path(shipped)  # the same readings for about 3/4 of the CPU
     config.update(model_path=str(model), rec_batch_num=8,
                   rec_img_shape=[3, 48, REC_WIDTH], intra_op_num_threads=threads, inter_op_num_threads=1)
-    return TextRecognizer(config)
+    try:
+        return TextRecognizer(config)
+    except Exception as exc:  # noqa: BLE001 - a damaged cached graph must not stop ingest
+        if model == shipped:
+            raise
+        log.warning("panel-letter recogniser: %s did not load (%s); using the shipped model", model, exc)
+        return TextRecognizer({**config, "model_path": str(shipped)})
 
 
 def _tokens(mask: np.ndarray, lo: int, hi: int) -> list[tuple[int, int, int, int]]:

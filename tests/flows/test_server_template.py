@@ -63,3 +63,28 @@ def test_a_cache_that_cannot_be_written_is_not_an_error(tmp_path, monkeypatch, c
         server_template.save_template(db)
     assert "could not keep a migrated database template" in caplog.text
     assert not server_template.seed_database(tmp_path / "other.db")
+
+
+def test_a_bad_template_costs_one_slow_start_not_the_build(tmp_path):
+    """A template that is no database: the server fails on it, starts again on a database of its
+    own (migrated from scratch), answers, and a good template (that database) replaces the bad one."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    code = ("import sys, urllib.request; from pathlib import Path\n"
+            "from flows import server_template as t\n"
+            "bad = t.template_path(); bad.parent.mkdir(parents=True); bad.write_bytes(b'not a database' * 100)\n"
+            "from flows.server import prefect_api\n"
+            "with prefect_api(Path(sys.argv[1])) as url:\n"
+            "    print(urllib.request.urlopen(url + '/health', timeout=10).status)\n"
+            "import sqlite3; print(sqlite3.connect(bad).execute('select count(*) from alembic_version').fetchone()[0])\n")
+    env = {**os.environ, "PMC_INSTRUCT_MODEL_CACHE": str(cache), "PREFECT_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "state")], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["200", "1"]
+    assert "did not start from its database template" in done.stderr

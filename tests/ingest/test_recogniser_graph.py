@@ -90,3 +90,18 @@ def test_recogniser_reads_letters_on_the_lean_model(cache):
     finally:
         panel_labels.recogniser.cache_clear()
         panel_labels._char_index.cache_clear()
+
+
+def test_a_damaged_cached_graph_falls_back_to_the_shipped_model(cache, caplog):
+    """A cached file that is no model (a disk fault, a stray copy): ingest reads letters anyway."""
+    panel_labels.recogniser.cache_clear()
+    try:
+        target = graph.lean_model_path(SOURCE)
+        target.write_bytes(b"not an onnx model")
+        rec = panel_labels.recogniser()
+        img = Image.new("RGB", (40, 48), "white")
+        ImageDraw.Draw(img).text((6, 4), "A", fill="black", font=ImageFont.load_default(size=34))
+        assert panel_labels._recognise(rec, [np.ascontiguousarray(np.asarray(img)[:, :, ::-1])])[0][0] == "A"
+        assert "using the shipped model" in caplog.text
+    finally:
+        panel_labels.recogniser.cache_clear()
