@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.server_template import discard_template, save_template, seed_database
+from flows.server_template import save_template, seed_database
 from pipeline.lifetime import die_with_parent
 
 HEALTH_TIMEOUT_S = 2.0
@@ -83,13 +83,17 @@ class PrefectServer:
     def db_path(self) -> Path:
         return (self.state_dir / "server.db").resolve()
 
-    def start(self) -> None:
-        """Launch without waiting (wait_healthy() waits): the caller imports its modules meanwhile."""
+    def start(self, seed: bool = True) -> None:
+        """Launch without waiting (wait_healthy() waits): the caller imports its modules meanwhile.
+        A new database starts as a copy of the migrated template when there is one and `seed`."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         db = self.db_path
         fresh = not db.exists()
-        self.seeded = fresh and seed_database(db)
+        if fresh:  # a log or index left without its database must not be applied to a new one
+            for suffix in ("-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        self.seeded = fresh and seed and seed_database(db)
         self.needs_template = fresh and not self.seeded
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                "PREFECT__SERVER_FINAL": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
@@ -239,20 +243,21 @@ def prefect_api(state_dir: Path, on_ready: Callable[[], None] | None = None) -> 
 
 def _wait_healthy_or_unseed(server: PrefectServer) -> None:
     """Wait for the server; if it started from the template and failed, start it once more on a
-    database of its own (migrated from scratch) and drop the template, so a bad copy costs one
-    slow start, never the build."""
+    new database migrated from scratch, on the same port (the API URL is already published to
+    Prefect and the watchdog). A bad template so costs one slow start, never the build, and is
+    replaced by that database (save_template); if the second start fails too, the template was not
+    the cause and is kept."""
     try:
         server.wait_healthy()
     except ServerStartFailed as exc:
         if not server.seeded:
             raise
         server.stop(timeout=0.5)
-        discard_template()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{server.db_path}{suffix}").unlink(missing_ok=True)
         print(f"the Prefect server did not start from its database template ({exc}); migrating a new "
               "database instead", file=sys.stderr)
-        server.start()
+        server.start(seed=False)
         server.wait_healthy()
 
 

@@ -64,15 +64,14 @@ class Reading:
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-# Ingest parses figures in parallel worker processes, so OpenCV's own worker threads (its
-# connected components split large masks across them) would only add CPU.
+# OpenCV single-threaded in every process loading this module (ingest's parallel workers, the flow
+# process: crops on parallel shard threads), as the README's bench measured; its threads add CPU.
 cv2.setNumThreads(1)
 
 
 @lru_cache(maxsize=1)
 def recogniser():
-    """The RapidOCR text recogniser, loaded once per process (about 0.3 s), on the lean graph of
-    its model (recogniser_graph.py)."""
+    """The RapidOCR text recogniser on the lean graph of its model (recogniser_graph.py), loaded once per process."""
     import rapidocr_onnxruntime as ro
     from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
     from rapidocr_onnxruntime.utils import read_yaml
@@ -91,22 +90,27 @@ def recogniser():
     except Exception as exc:  # noqa: BLE001 - a damaged cached graph must not stop ingest
         if model == shipped:
             raise
-        log.warning("panel-letter recogniser: %s did not load (%s); using the shipped model", model, exc)
+        log.warning("panel-letter recogniser: %s did not load (%s); removed, using the shipped model", model, exc)
+        model.unlink(missing_ok=True)
         return TextRecognizer({**config, "model_path": str(shipped)})
+
+
+def _glyphs(mask: np.ndarray, gap: int, hi: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (y0, x0, y1, x1) of the 8-connected components of the mask dilated `gap` px sideways,
+    at most `hi` tall, in sorted order. OpenCV's dilation by a symmetric line and its components'
+    boxes equal scipy's binary_dilation, label and find_objects (a test compares them) for less CPU
+    (the dilation of a 600x800 mask: 0.5 ms, not 10.6); sorting makes the labelling order irrelevant."""
+    joined = cv2.dilate(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), np.ones((1, 2 * gap + 1), np.uint8))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    return sorted((int(y), int(x) + gap, int(y + h), int(x + w) - gap)
+                  for x, y, w, h, _ in stats[1:].tolist() if h <= hi)
 
 
 def _tokens(mask: np.ndarray, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
     """Short runs of glyphs on one line (y0, x0, y1, x1), so "(a)", "b1" and "A." are one token each.
     Glyphs are the components of a slightly dilated mask (joins broken strokes); then glyphs on
     one line closer than 0.4 of their height are joined, left to right."""
-    gap = max(1, int(0.2 * lo))
-    # A symmetric line, so OpenCV's dilation equals scipy's binary_dilation (5x less CPU here).
-    joined = cv2.dilate(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), np.ones((1, 2 * gap + 1), np.uint8))
-    # 8-connected components and their boxes (the boxes scipy's label + find_objects give, sorted
-    # below, so the labelling order does not matter; 3x less CPU on these masks)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    glyphs = sorted((int(y), int(x) + gap, int(y + h), int(x + w) - gap)
-                    for x, y, w, h, _ in stats[1:].tolist() if h <= hi)
+    glyphs = _glyphs(mask, max(1, int(0.2 * lo)), hi)
     glyphs.sort(key=lambda g: g[1])
     groups: list[list[int]] = []  # [y0, x0, y1, x1]
     for y0, x0, y1, x1 in glyphs:

@@ -2,17 +2,19 @@
 
 The PP-OCRv4 recogniser in the rapidocr wheel was exported from Paddle op by op. Around most of
 its convolutions sit a per-channel scale and shift (`Mul`, `Add`) and a hard-swish spelled as
-four element-wise operators (`x * clip(x + 3, 0, 6) / 6`). ONNX Runtime fuses neither, so on
-this CPU a third of the recogniser's time went to those element-wise passes. This module folds
-the scale and shift into the convolution's weights and bias and writes each hard-swish as
-`x * HardSigmoid(x)` (alpha 1/6, beta 1/2: the same function), which ONNX Runtime runs fused.
-The outputs match the original to about 1e-6 (tests/ingest/test_recogniser_graph.py); a batch
-of 8 crops took 42 ms of CPU instead of 55, and bench/ingest_cpu.py reads the same panels.
+four element-wise operators (`x * clip(x + 3, 0, 6) / 6`). ONNX Runtime's optimiser folds
+neither, and on this CPU a third of the recogniser's time went to those element-wise passes
+(its profiler). This module folds the scale and shift into the convolution's weights and bias
+and writes each hard-swish as `x * HardSigmoid(x)` (alpha 1/6, beta 1/2: the same function), two
+operators instead of four. The outputs match the shipped model's to within 1e-5 on printed
+letters (tests/ingest/test_recogniser_graph.py; a few 1e-6 on random inputs); a batch of 8 crops
+took 42 ms of CPU instead of 55, and bench/ingest_cpu.py reads the same panels.
 
 Rewriting needs the `onnx` package, whose import alone costs about a second of CPU (ml_dtypes).
 So the rewritten model is written once to the user's cache folder (pipeline/user_cache.py, under
-ocr/), named by the source model's digest and REWRITE_VERSION, and every later process only loads that file. When the cache cannot be
-written, the rewrite is not attempted and the original model is used: slower, same readings.
+ocr/), named by the source model's digest and REWRITE_VERSION, and later processes only load
+that file. When the folder cannot be written or the rewrite fails, the shipped model is used:
+slower, the same readings (each process tries again, a second's CPU, and says so in a warning).
 """
 
 from __future__ import annotations
@@ -40,11 +42,10 @@ def lean_model_path(source: Path) -> Path:
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = rewrite_bytes(source.read_bytes())
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")  # writable?
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                f.write(rewrite_bytes(source.read_bytes()))
             os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a shared cache
             os.replace(tmp, target)  # atomic: parallel workers may race; the last one wins, same bytes
         finally:
@@ -116,15 +117,18 @@ class _Rewriter:
             if len(other) != 1 or other[0] not in self.consts:
                 continue
             weight = self.consts[conv.input[1]]
+            has_bias = len(conv.input) > 2 and conv.input[2] != ""
+            if weight.ndim != 4 or (has_bias and conv.input[2] not in self.consts):
+                continue  # 2-D convolutions with a constant bias (or none) only
             channels = weight.shape[0]
             k = self.consts[other[0]].astype(np.float32)
-            if k.size == 1:
+            if k.size == 1 and k.ndim <= 4:  # a scalar broadcasts without changing the output's shape
                 per_channel = np.full(channels, k.reshape(-1)[0], np.float32)
-            elif k.size == channels and k.ndim >= 3 and k.shape[-2:] == (1, 1):
+            elif k.shape in ((channels, 1, 1), (1, channels, 1, 1)):  # one value per output channel
                 per_channel = k.reshape(channels)
             else:
                 continue
-            bias = self.consts[conv.input[2]] if len(conv.input) > 2 else np.zeros(channels, np.float32)
+            bias = self.consts[conv.input[2]] if has_bias else np.zeros(channels, np.float32)
             if op.op_type == "Mul":
                 weight, bias = weight * per_channel.reshape(channels, 1, 1, 1), bias * per_channel
             else:

@@ -42,7 +42,7 @@ def png_bytes(img: Image.Image) -> bytes:
     the whole-build bench's crops and on real PMC figures: about 2x less CPU than Pillow at level 1
     for 0-15 % (typically ~3 %) more bytes; perception's planning went from 25-27 to 21 ms of CPU
     per bench figure."""
-    import cv2  # installed with rapidocr (ingest's letter reader); imported here, off the CLI's start-up
+    import cv2  # installed with rapidocr (ingest's letter reader, which also loads it)
 
     return _encode(img, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP])
 
