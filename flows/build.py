@@ -80,8 +80,9 @@ def _settled_heap():
     Freed memory goes back to the system as the run goes (pipeline.heap): resident memory stays
     that of the work in flight, not of the corpus.
     For the run, the collector also waits for 50,000 new container objects instead of 700 before a
-    young collection (RUN_GC_THRESHOLDS): most of a shard's rows, requests and answers are freed by
-    reference counting before it looks, so far fewer survive into the older generations. On
+    young collection, and for 20 young collections instead of 10 before a middle one
+    (RUN_GC_THRESHOLDS): most of a shard's rows, requests and answers are freed by reference
+    counting before it looks, so far fewer survive into the older generations. On
     600-figure builds (bench/build.py, L = 0.3 s) the flow process spent 2.5-3.1 s of CPU in the
     collector instead of 6.9-8.0 s (31 full collections -> 6), for 4-8 MB more peak memory."""
     heap.return_freed_memory()
