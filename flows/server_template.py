@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import sqlite3
-import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pipeline.io.atomic import atomic_path
 from pipeline.user_cache import user_cache_dir
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,8 @@ def seed_database(db: Path) -> bool:
     if template is None or not template.is_file():
         return False
     try:
-        _copy_atomically(template, db)
+        with atomic_path(db) as tmp:
+            shutil.copyfile(template, tmp)
     except OSError as exc:
         log.warning("Prefect server: migrating a new database (template %s unusable: %s)", template, exc)
         return False
@@ -54,27 +54,9 @@ def save_template(db: Path) -> None:
     if template is None:
         return
     try:
-        template.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=template.parent, prefix=template.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            with contextlib.closing(sqlite3.connect(db)) as src, contextlib.closing(sqlite3.connect(tmp)) as dst:
-                src.backup(dst)
-            os.replace(tmp, template)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(template) as tmp, contextlib.closing(sqlite3.connect(db)) as src, \
+                contextlib.closing(sqlite3.connect(tmp)) as dst:
+            src.backup(dst)
     except (OSError, sqlite3.Error) as exc:
         log.warning("Prefect server: could not keep a migrated database template at %s (%s)", template, exc)
 
-
-def _copy_atomically(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.atomic import atomic_path
 from pipeline.user_cache import user_cache_dir
 
 log = logging.getLogger(__name__)
@@ -41,16 +40,10 @@ def lean_model_path(source: Path) -> Path:
     if target.is_file():
         return target
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")  # writable?
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(rewrite_bytes(source.read_bytes()))
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a shared cache
-            os.replace(tmp, target)  # atomic: parallel workers may race; the last one wins, same bytes
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # The temp file exists before onnx is imported: an unwritable folder costs nothing more.
+        # Parallel workers may race; the last rename wins, with the same bytes.
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(rewrite_bytes(source.read_bytes()))
     except Exception as exc:  # noqa: BLE001 - any failure leaves the original model, which is correct
         log.warning("panel-letter recogniser: using the original model (%s: %s)", type(exc).__name__, exc)
         return source
