@@ -42,29 +42,10 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def return_freed_memory() -> bool:
-    """Pin malloc's mmap threshold in this process (call it early: it shapes later allocations),
-    and route Arrow's buffers through malloc too (`arrow_buffers_from_malloc`). True when the
-    threshold took effect."""
+    """Pin malloc's mmap threshold in this process (call it early: it shapes later allocations).
+    True when it took effect."""
     libc = _libc()
-    if not (libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1):
-        return False
-    arrow_buffers_from_malloc()
-    return True
-
-
-def arrow_buffers_from_malloc() -> None:
-    """Make malloc, as tuned here, Arrow's default memory pool in this process.
-
-    pyarrow's wheels allocate from a bundled mimalloc by default, which keeps pages it has freed
-    for reuse by the thread that freed them, outside malloc's accounting and out of reach of
-    `trim()`. Every Parquet read and write goes through it. Measured in fresh processes on build
-    outputs of 300 and 2,000 figures (bench/build.py, L = 0.2 s), peak RSS over the imports:
-    the report +109 and +147 MB with mimalloc, +65 and +71 MB with malloc; finalize +106 and +148
-    MB, against +79 and +107 MB. The same CPU time within a few per cent. Buffers Arrow already
-    holds stay with the pool that made them."""
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
+    return bool(libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
 
 
 def trim() -> None:

@@ -48,38 +48,3 @@ def test_freed_large_blocks_leave_the_process_with_the_tuning_on():
     assert not untuned
     assert kept_default > 200, kept_default  # the default keeps the freed blocks resident
     assert kept < 30, kept
-
-
-ARROW_SCRIPT = """
-import threading, psutil
-from pipeline import heap
-heap.return_freed_memory()
-import pyarrow as pa
-print("pool", pa.default_memory_pool().backend_name)
-rss0 = psutil.Process().memory_info().rss
-pins = []
-def shard_work():  # Parquet-sized tables built and dropped on several threads, as the shard workers do
-    tables = [pa.table({"text": pa.array(["x" * 200 + str(i) for i in range(300)])}) for _ in range(400)]
-    pins.append(pa.array(["kept"]))
-    del tables
-threads = [threading.Thread(target=shard_work) for _ in range(8)]
-[t.start() for t in threads]; [t.join() for t in threads]
-heap.trim()
-print("kept_mb", (psutil.Process().memory_info().rss - rss0) / 2**20)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc tuning is for glibc on Linux")
-def test_arrow_buffers_go_through_the_tuned_malloc():
-    """pyarrow's bundled mimalloc keeps what threads free; through malloc it leaves with trim()."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
-    runs = {}
-    for tuning in ("1", "0"):
-        out = subprocess.run([sys.executable, "-c", ARROW_SCRIPT], env={**env, "PMC_INSTRUCT_MALLOC_TUNING": tuning,
-                             "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=True).stdout
-        runs[tuning] = dict(line.split() for line in out.splitlines())
-    if runs["1"]["pool"] == runs["0"]["pool"]:
-        pytest.skip("this libc has no mallopt(M_MMAP_THRESHOLD), or pyarrow's default is already malloc")
-    assert runs["1"]["pool"] == "system"
-    assert float(runs["1"]["kept_mb"]) < float(runs["0"]["kept_mb"]) / 2, runs
